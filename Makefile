@@ -1,0 +1,34 @@
+# The two entry points of the README: `make demo` (the main job on the embedded synthetic data) and `make test`.
+# Both create the pinned environment in .venv first (torch/torchvision install from the local wheel cache here).
+PY      := .venv/bin/python
+STAMP   := .venv/.installed-0.1
+TORCH   := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test check-export nbtest pytest venv
+
+venv: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH) -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	.venv/bin/sagan_nb demo --out paper_figures/out
+
+# nbdev_export and nbdev_clean must leave the committed files unchanged (notebooks are the source of truth).
+check-export: $(STAMP)
+	.venv/bin/nbdev_export
+	.venv/bin/nbdev_clean
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git diff --exit-code --stat -- sagan_nb nbs paper_figures || \
+	  { echo "nbdev_export/nbdev_clean changed committed files: export and clean, then commit"; exit 1; }; fi
+
+nbtest: $(STAMP)
+	.venv/bin/nbdev_test --n_workers 2 --timing
+
+pytest: $(STAMP)
+	$(PY) -m pytest tests
+
+test: check-export nbtest pytest
