@@ -1,0 +1,22 @@
+import os
+from pathlib import Path
+import pytest, torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'gpu: needs CUDA; skipped on CPU-only machines')
+    config.addinivalue_line('markers', 'slow: minutes of CPU; runs in CI')
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available(): return
+    skip = pytest.mark.skip(reason='needs a CUDA GPU')
+    for it in items:
+        if 'gpu' in it.keywords: it.add_marker(skip)
+
+@pytest.fixture(scope='session')
+def data_root():
+    "The shared real data (SAGAN_NB_DATA or ../shared/data beside the repo); skips when absent."
+    root = Path(os.environ.get('SAGAN_NB_DATA', ROOT.parent / 'shared' / 'data'))
+    if not (root / 'celeba').exists(): pytest.skip(f'no shared data at {root}')
+    return root
