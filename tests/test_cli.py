@@ -1,0 +1,138 @@
+"The `sagan_nb` command line, called in-process through `main` (and once as the installed console script)."
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest, torch
+from PIL import Image
+from sagan_nb.cli import main
+from sagan_nb.data import to_pil
+from sagan_nb.synth import synth_tensors
+
+TINY = ['--attribute', 'Smiling', '--image-size', '32', '--conv-dim', '8', '--n-res', '1', '--d-conv-dim', '8',
+        '--batch-size', '8', '--device', 'cpu', '--n-synth', '16', '--quiet']
+
+def run(capsys, *argv):
+    "(exit status, stdout, stderr) of `sagan_nb argv...`."
+    try: code = main([str(a) for a in argv])
+    except SystemExit as e: code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+def fails(capsys, *argv, says: str):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (code, out, err)
+    assert says in err, err
+    assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err, err
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+    "A tiny Smiling run trained by the CLI for 2 iterations."
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp('cli') / 'run'
+    assert main(['train', *TINY, '--steps', '2', '--out', str(d)]) == 0
+    return d
+
+@pytest.fixture(scope='module')
+def face_png(tmp_path_factory):
+    p = tmp_path_factory.mktemp('faces') / 'face.png'
+    to_pil(synth_tensors(1, size=40, seed=5).images[0]).save(p)
+    return p
+
+def test_train_then_resume(run_dir, capsys, tmp_path):
+    ck = torch.load(run_dir / 'checkpoint.pt', weights_only=True)
+    assert ck['step'] == 2 and ck['config']['conv_dim'] == 8 and ck['config']['attribute'] == 'Smiling'
+    assert json.loads((run_dir / 'data.json').read_text())['n_synth'] == 16
+    assert len(json.loads((run_dir / 'log.json').read_text())['history']['step']) == 2
+    # resume a copy (the module's run stays at 2 for the other tests): only --out and --steps are needed
+    d = tmp_path / 'resumed'; shutil.copytree(run_dir, d)
+    code, out, err = run(capsys, 'train', '--resume', '--steps', '3', '--out', d, '--quiet')
+    assert code == 0, err
+    assert 'iterations 2 -> 3' in out
+    ck3 = torch.load(d / 'checkpoint.pt', weights_only=True)
+    assert ck3['step'] == 3 and ck3['config']['conv_dim'] == 8
+    assert any((ck3['G'][k] != ck['G'][k]).any() for k in ck['G'])                    # it trained on
+    code, out, err = run(capsys, 'train', '--resume', '--out', d, '--quiet')
+    assert code == 0 and 'nothing to do' in out
+
+def test_train_errors(run_dir, capsys, tmp_path):
+    fails(capsys, 'train', *TINY, '--out', run_dir, says='--resume to continue')              # never overwrite silently
+    fails(capsys, 'train', '--resume', '--out', tmp_path / 'none', says='nothing to resume: no checkpoint at')
+    fails(capsys, 'train', '--resume', '--conv-dim', '16', '--out', run_dir, '--quiet', says='conv_dim: ')
+    fails(capsys, 'train', '--attribute', 'Eyeglas', '--out', tmp_path / 'x', says="did you mean 'Eyeglasses'")
+    fails(capsys, 'train', *TINY, '--image-size', '30', '--out', tmp_path / 'y', says='error:')
+
+def test_edit(run_dir, face_png, capsys, tmp_path):
+    out_png, mask_png, res_png = tmp_path / 'o' / 'out.png', tmp_path / 'mask.png', tmp_path / 'res.png'
+    code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Smiling', face_png, out_png,
+                         '--mask', mask_png, '--residual', res_png)
+    assert code == 0, err
+    assert '+Smiling' in out and str(out_png) in out
+    e, m, r = Image.open(out_png), Image.open(mask_png), Image.open(res_png)
+    assert e.size == m.size == r.size == (40, 40) and m.mode == 'L' and e.mode == 'RGB'
+    p = np.asarray(Image.open(face_png)).astype(int)
+    assert (np.asarray(r).astype(int) == np.abs(np.asarray(e).astype(int) - p)).all()
+    # --remove is --value 0, and differs from adding
+    code, out, err = run(capsys, 'edit', '--checkpoint', run_dir / 'checkpoint.pt', '--remove', face_png, tmp_path / 'rm.png')
+    assert code == 0 and '-Smiling' in out
+    code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--value', 'remove', face_png, tmp_path / 'rm2.png')
+    assert (np.asarray(Image.open(tmp_path / 'rm.png')) == np.asarray(Image.open(tmp_path / 'rm2.png'))).all()
+    assert (np.asarray(Image.open(tmp_path / 'rm.png')) != np.asarray(e)).any()
+
+def test_edit_errors(run_dir, face_png, capsys, tmp_path):
+    (tmp_path / 'bad.jpg').write_bytes(b'not an image')
+    fails(capsys, 'edit', '--checkpoint', run_dir, tmp_path / 'nope.jpg', tmp_path / 'o.png', says='image not found')
+    fails(capsys, 'edit', '--checkpoint', run_dir, tmp_path / 'bad.jpg', tmp_path / 'o.png', says='bad.jpg')
+    fails(capsys, 'edit', '--checkpoint', tmp_path / 'x.pt', face_png, tmp_path / 'o.png', says='checkpoint not found')
+    fails(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Eyeglasses', face_png, tmp_path / 'o.png',
+          says="is a model for 'Smiling', not for 'Eyeglasses'")
+    fails(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Smile', face_png, tmp_path / 'o.png',
+          says="unknown attribute 'Smile'")
+    fails(capsys, 'edit', '--checkpoint', run_dir, '--value', '2', face_png, tmp_path / 'o.png', says='value must be 1')
+    fails(capsys, 'edit', '--checkpoint', run_dir, face_png, tmp_path / 'o.unknownext', says='error:')
+    code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--remove', '--value', '1', face_png, tmp_path / 'o.png')
+    assert code == 2 and 'not allowed with' in err                                                # argparse's own check
+
+def test_export_then_edit(run_dir, face_png, capsys, tmp_path):
+    code, out, err = run(capsys, 'export', run_dir, tmp_path / 'G.pt')
+    assert code == 0 and 'MiB' in out
+    assert (tmp_path / 'G.pt').stat().st_size < (run_dir / 'checkpoint.pt').stat().st_size / 2
+    assert run(capsys, 'edit', '--checkpoint', tmp_path / 'G.pt', face_png, tmp_path / 'o.png')[0] == 0
+
+def test_demo(capsys, tmp_path):
+    code, out, err = run(capsys, 'demo', '--out', tmp_path / 'demo')
+    assert code == 0, err
+    pngs = list((tmp_path / 'demo').glob('*.png'))
+    assert pngs and all(str(p) in out for p in pngs)
+    assert Image.open(pngs[0]).size[0] > 64
+
+def test_help_everywhere(capsys):
+    for cmd in ([], ['train'], ['edit'], ['export'], ['demo']):
+        code, out, err = run(capsys, *cmd, '--help')
+        assert code == 0 and out.startswith('usage: sagan_nb'), (cmd, out, err)
+    assert run(capsys)[0] == 2                                                                   # no command
+
+def test_console_script():
+    exe = Path(sys.executable).with_name('sagan_nb')
+    if not exe.exists(): exe = shutil.which('sagan_nb')
+    assert exe, 'the sagan_nb console script is not installed (pip install -e .)'
+    r = subprocess.run([str(exe), '--help'], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for cmd in ('train', 'edit', 'export', 'demo'): assert cmd in r.stdout
+    r = subprocess.run([str(exe), 'edit', '--checkpoint', 'no/such.pt', 'no.png', 'out.png'], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'checkpoint not found' in r.stderr, r.stderr
+
+def test_real_celeba_train_and_edit(data_root, capsys, tmp_path):
+    "Shared CelebA: one iteration on 16 real faces, then an aligned 178×218 photo edited at full size."
+    code, out, err = run(capsys, 'train', *TINY[:-3], '--data-root', data_root, '--limit', '16', '--steps', '1',
+                         '--out', tmp_path / 'real', '--quiet')
+    assert code == 0, err
+    assert '16 faces 32x32' in out
+    photo = sorted((data_root / 'celeba' / 'img_align_celeba').glob('*.jpg'))[0]
+    code, out, err = run(capsys, 'edit', '--checkpoint', tmp_path / 'real', photo, tmp_path / 'e.png', '--mask', tmp_path / 'm.png')
+    assert code == 0, err
+    e, p = np.asarray(Image.open(tmp_path / 'e.png')), np.asarray(Image.open(photo).convert('RGB'))
+    assert e.shape == p.shape == (218, 178, 3)
+    assert (e[:20] == p[:20]).all() and (e[198:] == p[198:]).all()        # outside the central 178×178: untouched
+    m = np.asarray(Image.open(tmp_path / 'm.png'))
+    assert m[:20].max() == 0 and m[20:198].min() > 0

@@ -1,0 +1,176 @@
+"Editing beyond the notebook's checks: paste-back exactness, framing, several attributes, errors, the widget, GPU."
+import contextlib, io
+from pathlib import Path
+import numpy as np
+import pytest, torch
+from PIL import Image
+from sagan_nb.data import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil
+from sagan_nb.models import GenOutput
+from sagan_nb.synth import synth_tensors
+from sagan_nb.train import ConfigMismatchError, TrainConfig, Trainer, export_generator, load_generator
+from sagan_nb.edit import Editor, EditResult, edit, edit_value, editor_widget, paste_back, to_model
+
+TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8, steps=2,
+                   device='cpu')
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory):
+    "A tiny Smiling checkpoint (2 iterations at 32×32), made once for the module."
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp('smiling')
+    Trainer(TINY, synth_tensors(16, size=32), out_dir=out, progress=False).fit()
+    return out / 'checkpoint.pt'
+
+@pytest.fixture(scope='module')
+def ckpt_eyeglasses(ckpt, tmp_path_factory):
+    "The same weights, stored as a checkpoint for another attribute."
+    ck = torch.load(ckpt, weights_only=True)
+    ck['config'] = {**ck['config'], 'attribute': 'Eyeglasses'}
+    p = tmp_path_factory.mktemp('eyeglasses') / 'checkpoint.pt'
+    torch.save(ck, p)
+    return p
+
+@pytest.fixture(scope='module')
+def photo():
+    "A synthetic face drawn at 48×48 inside a 48×60 'photo' (CelebA's proportions) with a noisy border."
+    g = torch.Generator().manual_seed(7)
+    face = synth_tensors(1, size=48, seed=2).images[0]
+    img = torch.randint(0, 256, (3, 60, 48), generator=g, dtype=torch.uint8)
+    img[:, 6:54] = face
+    return to_pil(img)
+
+class HalfMask(torch.nn.Module):
+    "A generator whose mask is the given one's on the right half of the face and exactly 0 on the left half."
+    def __init__(self, G): super().__init__(); self.G = G
+    def forward(self, x, c):
+        o = self.G(x, c)
+        keep = torch.zeros_like(o.mask); keep[..., x.shape[-1] // 2:] = 1
+        b = torch.ones_like(o.mask) * keep                       # mask 1 on the right, 0 on the left
+        return GenOutput(o.amn * b + x * (1 - b), b, o.amn)
+
+def test_tensor_batch_is_the_generator(ckpt):
+    G, cfg = load_generator(ckpt)
+    x = to_float(synth_tensors(5, size=32, seed=1).images)
+    r = Editor(ckpt, device='cpu', batch_size=2).edit(x, 'Smiling', 'remove')
+    with torch.no_grad(): o = G(x, torch.zeros(5))
+    assert isinstance(r, EditResult)
+    torch.testing.assert_close(r.edited, o.edited, rtol=0, atol=1e-5)
+    torch.testing.assert_close(r.mask, o.mask, rtol=0, atol=1e-5)
+    torch.testing.assert_close(r.residual, r.edited - x)
+    assert not r.edited.is_inference()                           # usable outside inference mode
+    with torch.no_grad(): o1 = G(x, torch.ones(5))
+    torch.testing.assert_close(edit(x, 'Smiling', 1, checkpoint=ckpt, device='cpu').edited, o1.edited, rtol=0, atol=1e-5)
+
+def test_pil_paste_back_keeps_size_and_outside(ckpt, photo):
+    r = Editor(ckpt, device='cpu').edit(photo, 'Smiling', 1)
+    e, p = np.asarray(r.edited), np.asarray(photo)
+    assert r.edited.size == photo.size == r.mask.size == r.residual.size == (48, 60)
+    assert (e[:6] == p[:6]).all() and (e[54:] == p[54:]).all()
+    assert (e[6:54] != p[6:54]).any()                              # the (barely trained) model does change the face
+    m = np.asarray(r.mask)
+    assert m[:6].max() == 0 and m[54:].max() == 0 and m[6:54].min() > 0
+    np.testing.assert_array_equal(np.asarray(r.residual), np.abs(e.astype(int) - p.astype(int)))
+
+def test_zero_mask_leaves_pixels_exactly(ckpt, photo):
+    G, _ = load_generator(ckpt)
+    ed = Editor(device='cpu').add('Smiling', HalfMask(G), 32)
+    e, p = np.asarray(ed.edit(photo, 'Smiling', 1).edited), np.asarray(photo)
+    # model pixels 0..15 have mask 0; a full-size column j (crop 48 → 32) reads model columns near j·32/48, so
+    # columns 0..21 only see mask-0 pixels through the bilinear upsampling
+    assert (e[:, :22] == p[:, :22]).all()
+    assert (e[6:54, 26:] != p[6:54, 26:]).mean() > 0.5           # mask 1: replaced by the AMN's output
+    assert (e[:6] == p[:6]).all() and (e[54:] == p[54:]).all()
+    # and the trained generator with its attention pushed to ~0 (b ≈ 1e-13) gives the photo back bit for bit
+    with torch.no_grad(): G.san[-2].bias.fill_(-30.)
+    assert (np.asarray(edit(photo, 'Smiling', 0, model=G, image_size=32).edited) == p).all()
+
+def test_crop_parameters_frame_the_edit(ckpt, photo):
+    G, _ = load_generator(ckpt)
+    with torch.no_grad(): G.san[-2].bias.fill_(30.)                # mask ≈ 1: every pixel of the crop changes
+    ed = Editor(device='cpu', crop=24, shift_y=-5).add('Smiling', G, 32)
+    e, p = np.asarray(ed.edit(photo, 'Smiling', 1).edited), np.asarray(photo)
+    l, t = 12, 18 - 5                                              # center_crop_box(48, 60, 24, -5)
+    changed = (e != p).any(-1)
+    assert changed[t:t + 24, l:l + 24].mean() > 0.9
+    changed[t:t + 24, l:l + 24] = False
+    assert not changed.any()
+    with pytest.raises(Exception, match='does not fit'):
+        Editor(device='cpu', crop=100).add('Smiling', G, 32).edit(photo, 'Smiling', 1)
+
+def test_tensor_other_size_is_pasted_back(ckpt, photo):
+    ed = Editor(ckpt, device='cpu')
+    x = to_float(torch.from_numpy(np.array(photo)).permute(2, 0, 1))
+    r = ed.edit(torch.stack([x, x.flip(-1)]), 'Smiling', 1)
+    assert r.edited.shape == (2, 3, 60, 48) and r.mask.shape == (2, 1, 60, 48)
+    assert (r.edited[..., :6, :] == torch.stack([x, x.flip(-1)])[..., :6, :]).all()
+    assert r.mask[..., :6, :].max() == 0
+    # the same photo as PIL gives the same edit up to resampling (PIL and torch resize differently by < 1 level)
+    rp = np.asarray(ed.edit(photo, 'Smiling', 1).edited).astype(float)
+    te = (r.edited[0].permute(1, 2, 0).numpy() + 1) * 127.5
+    assert np.abs(rp - te).mean() < 3
+
+def test_lists_batch_and_keep_kinds(ckpt, photo, tmp_path):
+    ed = Editor(ckpt, device='cpu', batch_size=2)
+    photo.save(tmp_path / 'p.png')
+    face = synth_tensors(1, size=32, seed=3).images[0]
+    rs = ed.edit([photo, str(tmp_path / 'p.png'), np.asarray(photo), face], 'Smiling', True)
+    assert isinstance(rs[0].edited, Image.Image) and isinstance(rs[1].edited, Image.Image) and isinstance(rs[2].edited, np.ndarray)
+    assert (np.asarray(rs[0].edited) == np.asarray(rs[1].edited)).all() and (np.asarray(rs[0].edited) == rs[2].edited).all()
+    assert rs[3].edited.shape == (3, 32, 32)
+
+def test_two_attributes_and_checks(ckpt, ckpt_eyeglasses, tmp_path):
+    ed = Editor({'Smiling': ckpt, 'Eyeglasses': ckpt_eyeglasses}, device='cpu')
+    assert ed.attributes == ('Smiling', 'Eyeglasses')
+    assert Editor([ckpt, ckpt_eyeglasses.parent], device='cpu').attributes == ('Smiling', 'Eyeglasses')
+    with pytest.raises(ConfigMismatchError, match="is a model for 'Eyeglasses', not for 'Smiling'"):
+        Editor({'Smiling': ckpt_eyeglasses})
+    x = to_float(synth_tensors(2, size=32, seed=1).images)
+    with pytest.raises(UnknownAttributeError, match="no model loaded for 'No_Beard'; loaded: Smiling, Eyeglasses"):
+        ed.edit(x, 'No_Beard', 1)
+    with pytest.raises(UnknownAttributeError, match="unknown attribute 'Glasses'.*loaded: Smiling, Eyeglasses"):
+        ed.edit(x, 'Glasses', 1)
+    with pytest.raises(UnknownAttributeError, match='valid names: 5_o_Clock_Shadow'):
+        Editor({'Beard': ckpt})
+    for bad in (2, 0.5, 'yes', None):
+        with pytest.raises(ValueError, match=r'value must be 1 \(add the attribute\) or 0'): ed.edit(x, 'Smiling', bad)
+
+def test_file_errors_name_the_file(ckpt, tmp_path):
+    ed = Editor(ckpt, device='cpu')
+    with pytest.raises(MissingDataError, match='image not found: .*nope.png'): ed.edit(tmp_path / 'nope.png', 'Smiling', 1)
+    (tmp_path / 'corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 this is not really a jpeg')
+    with pytest.raises(CorruptImageError, match='cannot decode image .*corrupt.jpg'):
+        ed.edit(tmp_path / 'corrupt.jpg', 'Smiling', 1)
+    with pytest.raises(FileNotFoundError, match='checkpoint not found: .*missing.pt'): Editor(tmp_path / 'missing.pt')
+    (tmp_path / 'junk.pt').write_bytes(b'junk')
+    with pytest.raises(ValueError, match='junk.pt is not a readable sagan_nb checkpoint'): Editor(tmp_path / 'junk.pt')
+
+def test_exported_half_precision_generator(ckpt, tmp_path):
+    p = export_generator(ckpt, tmp_path / 'G.pt')
+    x = to_float(synth_tensors(3, size=32, seed=1).images)
+    a = Editor(ckpt, device='cpu').edit(x, 'Smiling', 1).edited
+    b = Editor(p, device='cpu').edit(x, 'Smiling', 1).edited
+    torch.testing.assert_close(a, b, rtol=0, atol=0.02)
+
+def test_widget_builds_and_rerenders(ckpt, ckpt_eyeglasses, photo):
+    import ipywidgets as W
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ed = Editor({'Smiling': ckpt, 'Eyeglasses': ckpt_eyeglasses}, device='cpu')
+    with contextlib.redirect_stdout(io.StringIO()):
+        w = editor_widget(ed, [photo] + list(synth_tensors(2, size=32, seed=1).images))
+        assert isinstance(w, W.Widget) and w.renders == 1 and w.result.edited.size == (48, 60)
+        w.controls['image'].value = 2
+        w.controls['attribute'].value = 'Eyeglasses'
+        w.controls['direction'].value = 0
+        assert w.renders == 4 and w.result.edited.shape == (3, 32, 32)
+        w2 = editor_widget(ed, synth_tensors(3, size=32, seed=1))          # a FaceTensors
+        assert len(w2.controls['image'].options) == 3
+    plt.close('all')
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(ckpt):
+    x = to_float(synth_tensors(4, size=32, seed=1).images)
+    a = Editor(ckpt, device='cpu').edit(x, 'Smiling', 1)
+    b = Editor(ckpt, device='cuda').edit(x, 'Smiling', 1)
+    assert b.edited.device.type == 'cpu'
+    torch.testing.assert_close(a.edited, b.edited, rtol=0, atol=2e-3)
