@@ -1,0 +1,48 @@
+"The package as users get it: the wheel, the README, the module layering, the console script."
+import ast, configparser, subprocess, sys, zipfile
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ['data', 'synth', 'models', 'losses', 'train', 'edit', 'metrics', 'experiments', 'cli']
+
+def _cfg():
+    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT / 'settings.ini'); return c['DEFAULT']
+
+def test_readme_is_generated_from_index():
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_readme.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+def test_readme_gives_the_two_commands():
+    text = (ROOT / 'README.md').read_text()
+    assert 'make demo' in text and 'make test' in text
+    assert 'make test' in (ROOT / '.ci' / 'run').read_text()
+
+def test_modules_import_in_one_direction():
+    "data → synth → models → losses → train → edit → … → cli: no module imports one to its right."
+    for f in (ROOT / 'sagan_nb').glob('*.py'):
+        if f.stem not in ORDER: continue
+        mods = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith('sagan_nb.'):
+                mods.add(node.module.split('.')[1])
+            elif isinstance(node, ast.Import):
+                mods |= {a.name.split('.')[1] for a in node.names if a.name.startswith('sagan_nb.')}
+        for m in mods & set(ORDER):
+            assert ORDER.index(m) < ORDER.index(f.stem), f'{f.stem} imports {m}, which comes after it'
+
+def test_version_matches_settings():
+    import sagan_nb
+    assert sagan_nb.__version__ == _cfg()['version']
+
+def test_wheel_contains_the_library(tmp_path):
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+                        str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    whl, = tmp_path.glob('sagan_nb-*.whl')
+    names = zipfile.ZipFile(whl).namelist()
+    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'edit', 'cli']:
+        assert f'sagan_nb/{m}.py' in names, m
+    meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
+    assert 'sagan_nb = sagan_nb.cli:main' in meta
+    assert not any(n.endswith(('.jpg', '.ipynb')) for n in names)
