@@ -29,6 +29,6 @@ nbtest: $(STAMP)
 	.venv/bin/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=12 -ra
 
 test: check-export nbtest pytest

@@ -11,8 +11,9 @@ import torch
 from .data import CELEBA_ATTRIBUTES, DataError, check_attributes
 from .synth import load_faces, save_demo_grid
 from .train import (TrainConfig, Trainer, ConfigMismatchError, NonFiniteLossError, config_from,
-                            load_checkpoint, export_generator)
+                            load_checkpoint, export_generator, METHODS, get_method, method_config)
 from .edit import Editor, checkpoint_file, edit_value
+import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 
 # %% auto 0
 __all__ = ['DEMO_STEPS', 'USER_ERRORS', 'UsageError', 'build_parser', 'cmd_train', 'cmd_edit', 'cmd_export', 'cmd_demo', 'main']
@@ -20,6 +21,7 @@ __all__ = ['DEMO_STEPS', 'USER_ERRORS', 'UsageError', 'build_parser', 'cmd_train
 # %% ../nbs/07_cli.ipynb 6
 _HELP = dict(
     attribute="the CelebA attribute this model edits (one model per attribute)",
+    method="'sagan', or a baseline: 'stargan', 'cyclegan', 'resgan' (defaults then follow that method's paper)",
     image_size="face size in pixels (paper: 128)", conv_dim="AMN/SAN first-layer width (paper: 32)",
     n_res="residual blocks in the AMN/SAN (paper: 4)", d_conv_dim="discriminator first-layer width (paper: 32)",
     batch_size="global batch size, split over torchrun processes (paper: 16)",
@@ -36,17 +38,35 @@ _HELP = dict(
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     "One option per `TrainConfig` field; default None (= not given) so `--resume` can tell what was asked for."
-    g = p.add_argument_group('model and training (TrainConfig; defaults are the paper\'s)')
+    g = p.add_argument_group('model and training (TrainConfig; defaults are SaGAN\'s paper\'s, or with --method '
+                             'that method\'s paper\'s: see sagan_nb.baselines)')
     for f in fields(TrainConfig):
         flag, h = '--' + f.name.replace('_', '-'), _HELP.get(f.name, f.name.replace('_', ' '))
         h += f" [default: {f.default}]"
-        if f.name == 'amp': g.add_argument(flag, nargs='?', const='bf16', choices=('auto', 'bf16', 'off'), help=h)
+        if f.name == 'hparams':
+            g.add_argument('--hparam', dest='hparams', action='append', metavar='KEY=VALUE',
+                           help="a method-specific knob, e.g. --hparam alpha=1e-3 for resgan (repeatable)")
+        elif f.name == 'method': g.add_argument(flag, choices=tuple(METHODS), help=h)
+        elif f.name == 'amp': g.add_argument(flag, nargs='?', const='bf16', choices=('auto', 'bf16', 'off'), help=h)
         elif f.name == 'channels_last': g.add_argument(flag, choices=('auto', 'on', 'off'), help=h)
         elif isinstance(f.default, bool): g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=h)
         else: g.add_argument(flag, type=type(f.default), metavar=f.name.upper(), help=h)
 
+def _hparams(items: list[str]) -> dict:
+    "{'alpha': 0.001} from ['alpha=1e-3']: values are Python literals (numbers, True/False), else strings."
+    import ast
+    out = {}
+    for it in items:
+        k, eq, v = it.partition('=')
+        if not eq or not k: raise UsageError(f"--hparam takes KEY=VALUE, got {it!r}")
+        try: out[k.strip()] = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError): out[k.strip()] = v.strip()
+    return out
+
 def _config_overrides(args) -> dict:
-    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    over = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    if 'hparams' in over: over['hparams'] = _hparams(over['hparams'])
+    return over
 
 # %% ../nbs/07_cli.ipynb 8
 class UsageError(Exception):
@@ -61,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--debug', action='store_true', help="show the traceback of an error (also: SAGAN_NB_DEBUG=1)")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
 
-    t = sub.add_parser('train', help="train a SaGAN for one attribute",
-                       description="Train a SaGAN for one attribute; under torchrun each process takes its share "
+    t = sub.add_parser('train', help="train a SaGAN (or a baseline: --method) for one attribute",
+                       description="Train a SaGAN (or, with --method, StarGAN, CycleGAN or ResGAN) for one attribute; under torchrun each process takes its share "
                                    "of every batch. Writes OUT/checkpoint.pt, OUT/log.json and OUT/samples/.")
     t.add_argument('--data-root', type=Path, help="folder holding celeba/ (CelebA's official layout), for the paper's "
                    "identity-split training faces [default: the synthetic faces of sagan_nb.synth]")
@@ -122,18 +142,22 @@ def _say(*a) -> None:
 def cmd_train(args) -> int:
     over = _config_overrides(args)
     if 'attribute' in over: check_attributes(over['attribute'], CELEBA_ATTRIBUTES)
-    out = args.out or Path('runs') / over.get('attribute', TrainConfig.attribute).lower()
+    method = over.get('method', 'sagan')
+    name = over.get('attribute', TrainConfig.attribute).lower()
+    out = args.out or Path('runs') / (name if method == 'sagan' else f'{method}-{name}')
     ckpt, meta = out / 'checkpoint.pt', out / 'data.json'
     data_opts = dict(data_root=None, limit=None, cache_dir=None, n_synth=None, data_seed=0)
     if args.resume:
         if not ckpt.is_file(): raise UsageError(f"nothing to resume: no checkpoint at {ckpt}")
-        cfg = replace(config_from(load_checkpoint(ckpt)), **over)
+        saved = config_from(load_checkpoint(ckpt))
+        if 'hparams' in over: over['hparams'] = {**saved.hparams, **over['hparams']}
+        cfg = replace(saved, **over)
         if meta.is_file(): data_opts.update(json.loads(meta.read_text()))
     else:
         if ckpt.exists() and not args.force:
             raise UsageError(f"{ckpt} exists: add --resume to continue that run, --force to start it afresh, "
                              f"or choose another --out")
-        cfg = TrainConfig(**over)
+        cfg = method_config(method, **over)
     for k in data_opts:
         v = getattr(args, k)
         if v is not None: data_opts[k] = str(v) if isinstance(v, Path) else v
@@ -142,7 +166,7 @@ def cmd_train(args) -> int:
     else:
         faces = load_faces(data_opts['data_root'], 'train', size=cfg.image_size, n=data_opts['limit'],
                            cache_dir=data_opts['cache_dir'], progress=_rank() == 0 and not args.quiet)
-    _say(f"{'resuming' if args.resume else 'training'} {cfg.attribute} on {faces} -> {out}")
+    _say(f"{'resuming' if args.resume else 'training'} {get_method(cfg.method).title} {cfg.attribute} on {faces} -> {out}")
     trainer = Trainer(cfg, faces, out_dir=out, resume=ckpt if args.resume else None, progress=not args.quiet)
     if _rank() == 0: out.mkdir(parents=True, exist_ok=True); meta.write_text(json.dumps(data_opts))
     if trainer.step >= cfg.steps: _say(f"{ckpt} is already at iteration {trainer.step} (--steps {cfg.steps}): nothing to do")
@@ -158,6 +182,8 @@ def cmd_edit(args) -> int:
     value = edit_value(1 if args.value is None else args.value)
     ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y)
     attribute = ed.load(args.checkpoint, args.attribute)
+    if args.mask is not None and ed.configs[attribute].method != 'sagan':
+        raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {args.checkpoint} has no attention mask")
     r = ed.edit(args.input, attribute, value)
     written = []
     for img, path in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual)):

@@ -52,8 +52,8 @@ def to_model(images: torch.Tensor, size: int, box: tuple[int, int, int, int]) ->
     if x.shape[-2:] == (size, size): return x
     return F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
 
-def paste_back(images: torch.Tensor, small: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor,
-               box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def paste_back(images: torch.Tensor, small: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor | None,
+               box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Full-size (edited, mask, residual) from the model-size input `small`, its edit and its mask: the residual
     `edited - small`, upsampled to the `box`, is added to the original pixels there; outside the box nothing changes."""
     l, t, r, b = box
@@ -64,6 +64,7 @@ def paste_back(images: torch.Tensor, small: torch.Tensor, edited: torch.Tensor, 
         F.interpolate(v, size=(b - t, r - l), mode='bilinear', align_corners=False)
     out = images.clone()
     out[..., t:b, l:r] = (images[..., t:b, l:r] + up(res)).clamp_(-1, 1)
+    if mask is None: return out, None, out - images                      # a method without an attention mask
     m = images.new_zeros(images.shape[0], 1, *images.shape[-2:])
     m[..., t:b, l:r] = up(mask)
     return out, m, out - images
@@ -105,7 +106,7 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/05_edit.ipynb 19
 class Editor:
-    "One SaGAN generator per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
+    "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0):
         """`checkpoints`: a path, a list of paths (each checkpoint names its attribute) or {attribute: path}.
         `crop`/`shift_y` frame images that are not already at a model's size (see `center_crop_box`)."""
@@ -149,11 +150,12 @@ class Editor:
         return self.models[attribute]
 
     def __repr__(self):
-        rows = ''.join(f"\n  {a}: {self.sizes[a]}px from {self.sources[a]}" for a in self.models)
+        meth = lambda a: f"{self.configs[a].method} " if self.configs[a] is not None else ''
+        rows = ''.join(f"\n  {a}: {meth(a)}{self.sizes[a]}px from {self.sources[a]}" for a in self.models)
         return f"Editor(device={self.device}, batch_size={self.batch_size}, crop={self.crop}, shift_y={self.shift_y}){rows}"
 
     def run(self, x: torch.Tensor, attribute: str, value=1) -> GenOutput:
-        "The generator on float faces [B,3,S,S] at the model's size, in batches; results on the CPU."
+        "The generator on float faces [B,3,S,S] at the model's size, in batches; results on the CPU (mask None without attention)."
         G, v = self.model(attribute), edit_value(value)
         size = self.sizes[attribute]
         if x.ndim != 4 or x.shape[1:] != (3, size, size):
@@ -163,9 +165,9 @@ class Editor:
             for i in range(0, len(x), self.batch_size):
                 xb = x[i:i + self.batch_size].to(self.device, torch.float32)
                 o = G(xb, torch.full((len(xb),), float(v), device=self.device))
-                parts.append([t.float().cpu() for t in o])
+                parts.append([None if t is None else t.float().cpu() for t in o])   # mask None: no attention
         if not parts: return GenOutput(*(x.new_zeros(0, k, size, size) for k in (3, 1, 3)))
-        return GenOutput(*(torch.cat(ts).clone() for ts in zip(*parts)))     # clone: ordinary tensors, not inference ones
+        return GenOutput(*(None if ts[0] is None else torch.cat(ts).clone() for ts in zip(*parts)))   # clone: not inference tensors
 
     def edit(self, image, attribute: str, value=1):
         """Edit `image` (a path, a PIL image, a uint8 H×W×3 array, a tensor [B,3,H,W] / [3,H,W], a `FaceTensors`,
@@ -213,20 +215,22 @@ class Editor:
         outs, i = [], 0
         for g in groups:
             k = len(g['small'])
-            outs.append(paste_back(g['full'], g['small'], o.edited[i:i + k], o.mask[i:i + k], g['box'])); i += k
+            mask = None if o.mask is None else o.mask[i:i + k]
+            outs.append(paste_back(g['full'], g['small'], o.edited[i:i + k], mask, g['box'])); i += k
         return outs
 
     @staticmethod
     def _finish(g: dict, out: tuple) -> EditResult:
         edited, mask, res = out
         if g['kind'] == 'tensor': return EditResult(edited, mask, res)
-        if g['kind'] == 'tensor1': return EditResult(edited[0], mask[0], res[0])
+        if g['kind'] == 'tensor1': return EditResult(edited[0], None if mask is None else mask[0], res[0])
         e8 = to_uint8(edited[0]).permute(1, 2, 0)
-        m8 = (mask[0, 0] * 255).round().clamp(0, 255).to(torch.uint8)
+        m8 = None if mask is None else (mask[0, 0] * 255).round().clamp(0, 255).to(torch.uint8)
         r8 = (e8.short() - g['u8'].short()).abs().to(torch.uint8)
-        arrays = [t.numpy() for t in (e8, m8, r8)]
+        arrays = [None if t is None else t.numpy() for t in (e8, m8, r8)]
         if g['kind'] == 'array': return EditResult(*arrays)
-        return EditResult(Image.fromarray(arrays[0]), Image.fromarray(arrays[1], 'L'), Image.fromarray(arrays[2]))
+        return EditResult(Image.fromarray(arrays[0]), None if m8 is None else Image.fromarray(arrays[1], 'L'),
+                          Image.fromarray(arrays[2]))
 
 # %% ../nbs/05_edit.ipynb 21
 def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
@@ -280,10 +284,12 @@ def plot_edit(image, result: EditResult, title: str = '', axs=None):
     scale = float(res.max()) or 1.0
     if isinstance(result.edited, torch.Tensor) and result.edited.ndim != 3:
         raise ValueError("plot_edit shows one image: pass one face's result, e.g. editor.edit(x[0], ...)")
-    mask = np.asarray(_as_display(result.mask), dtype=np.float32)
+    if result.mask is None: mask = np.zeros(img.shape[:2], dtype=np.float32)      # a method without attention
+    else: mask = np.asarray(_as_display(result.mask), dtype=np.float32)
     if mask.max() > 1: mask = mask / 255
     for ax, im, name, kw in zip(axs, [img, _as_display(result.edited), mask, res / scale],
-                                ['input', f'edit {title}'.strip(), 'mask', f'|residual| (max {scale:.3g})'],
+                                ['input', f'edit {title}'.strip(), 'mask' if result.mask is not None else 'no mask',
+                                 f'|residual| (max {scale:.3g})'],
                                 [{}, {}, dict(cmap='gray', vmin=0, vmax=1), dict(cmap='magma', vmin=0, vmax=1)]):
         ax.imshow(im, **kw); ax.set_title(name, fontsize=9); ax.axis('off')
     fig.tight_layout()

@@ -12,19 +12,23 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 from .data import ATTRIBUTES, FaceTensors, to_float, to_uint8
-from .models import Generator, Discriminator, init_weights
+from dataclasses import field
+from typing import Callable
+from .models import Generator, Discriminator, GenOutput, init_weights
 from .losses import d_loss, g_loss
 
 # %% auto 0
-__all__ = ['ARCH_KEYS', 'CKPT_FORMAT', 'LOG_KEYS', 'TrainConfig', 'ConfigMismatchError', 'NonFiniteLossError', 'check_config',
-           'save_atomic', 'load_checkpoint', 'config_from', 'build_generator', 'load_generator', 'export_generator',
-           'setup_distributed', 'Trainer', 'plot_history']
+__all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'TrainConfig', 'ConfigMismatchError', 'NonFiniteLossError',
+           'Method', 'register_method', 'get_method', 'method_config', 'check_config', 'save_atomic', 'load_checkpoint',
+           'config_from', 'build_generator', 'load_generator', 'export_generator', 'setup_distributed', 'sagan_d_step',
+           'sagan_g_step', 'Trainer', 'plot_history']
 
 # %% ../nbs/04_train.ipynb 6
 @dataclass
 class TrainConfig:
-    "Every knob of a SaGAN run; defaults are the paper's (Sec. 4.1) where it gives one."
+    "Every knob of a run; defaults are SaGAN's paper's (Sec. 4.1) where it gives one (`method_config` for the others)."
     attribute: str = 'Eyeglasses'    # the CelebA attribute this model edits
+    method: str = 'sagan'            # a registered `Method`: 'sagan' here; 'stargan', 'cyclegan', 'resgan' in baselines
     image_size: int = 128
     conv_dim: int = 32               # width of the AMN/SAN's first layer (paper: 32)
     n_res: int = 4                   # residual blocks in the AMN/SAN (paper: 4)
@@ -48,16 +52,72 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 1000
     ckpt_every: int = 1000
+    hparams: dict = field(default_factory=dict)   # method-specific knobs over the method's defaults (`Method.hparams`)
 
-ARCH_KEYS = ('attribute', 'image_size', 'conv_dim', 'n_res', 'd_conv_dim')
+ARCH_KEYS = ('method', 'attribute', 'image_size', 'conv_dim', 'n_res', 'd_conv_dim')
 
 class ConfigMismatchError(ValueError): "A checkpoint was trained with a different architecture or attribute."
 class NonFiniteLossError(FloatingPointError): "A loss became NaN or infinite: the run stops, the last checkpoint stays."
 
+@dataclass(frozen=True)
+class Method:
+    "A training method the harness can run and apply by name: its networks, its two objectives and its log."
+    name: str
+    title: str                                   # for progress bars and plots
+    build_G: Callable[[TrainConfig], nn.Module]  # the generator side: `G(x, c) -> GenOutput(edited, mask | None, …)`
+    build_D: Callable[[TrainConfig], nn.Module]  # the discriminator side (all the networks the critic optimiser owns)
+    d_step: Callable[..., dict]                  # (G, D, x, c, alpha, cfg) -> {'loss': …, d_* terms}
+    g_step: Callable[..., dict]                  # (G, D, x, c, cfg) -> {'loss': …, g_* terms}; D is frozen
+    log_keys: tuple[str, ...]                    # the terms logged every step (names returned by the two steps)
+    show: tuple[str, ...] = ()                   # the terms on the progress bar
+    paper: dict = field(default_factory=dict)    # `TrainConfig` fields whose paper value differs from SaGAN's
+    hparams: dict = field(default_factory=dict)  # method-only knobs and their defaults (overridden by cfg.hparams)
+    arch_hparams: tuple[str, ...] = ()           # the hparams that change the networks (part of a checkpoint's identity)
+
+    def hp(self, cfg: TrainConfig) -> dict:
+        "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
+        bad = sorted(set(cfg.hparams) - set(self.hparams))
+        if bad: raise ValueError(f"unknown hparams for method {self.name!r}: {', '.join(bad)}; "
+                                 f"known: {', '.join(self.hparams) or 'none'}")
+        return {**self.hparams, **cfg.hparams}
+
+METHODS: dict[str, Method] = {}
+
+def register_method(m: Method) -> Method:
+    "Make `m` available by name to `TrainConfig(method=…)`, the trainer, checkpoints and the editor."
+    METHODS[m.name] = m
+    return m
+
+def get_method(name: str) -> Method:
+    "The registered method `name`; an unknown name is refused, listing the registered ones."
+    if name not in METHODS:
+        hint = '' if 'stargan' in METHODS else " (import sagan_nb.baselines to register 'stargan', 'cyclegan', 'resgan')"
+        raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}{hint}")
+    return METHODS[name]
+
+def method_config(method: str = 'sagan', /, **over) -> TrainConfig:
+    "A `TrainConfig` with `method`'s paper defaults (`Method.paper`), then the fields in `over`."
+    return TrainConfig(**{**get_method(method).paper, 'method': method, **over})
+
+def _saved_arch(saved: dict, cfg: TrainConfig) -> dict:
+    "The architecture-defining values of a saved config (checkpoints from before `method` existed are SaGAN's)."
+    out = {k: saved.get(k, 'sagan' if k == 'method' else None) for k in ARCH_KEYS}
+    m = METHODS.get(out['method'])
+    for k in (m.arch_hparams if m else ()): out['hparams.' + k] = {**m.hparams, **saved.get('hparams', {})}.get(k)
+    return out
+
+def _arch(cfg: TrainConfig) -> dict:
+    out = {k: getattr(cfg, k) for k in ARCH_KEYS}
+    m = METHODS.get(cfg.method)
+    for k in (m.arch_hparams if m else ()): out['hparams.' + k] = m.hp(cfg)[k]
+    return out
+
 def check_config(saved: dict, cfg: TrainConfig, what: str = 'checkpoint') -> None:
-    "Refuse, by name, a saved config whose architecture or attribute differs from `cfg`."
-    diff = [f"{k}: {what} has {saved.get(k)!r}, config has {getattr(cfg, k)!r}" for k in ARCH_KEYS
-            if saved.get(k) != getattr(cfg, k)]
+    "Refuse, by name, a saved config whose method, architecture or attribute differs from `cfg`."
+    a, b = _saved_arch(saved, cfg), _arch(cfg)
+    if a['method'] != b['method']:
+        raise ConfigMismatchError(f"{what} is a {a['method']!r} model, but the config asks for method {b['method']!r}")
+    diff = [f"{k}: {what} has {a.get(k)!r}, config has {v!r}" for k, v in b.items() if a.get(k) != v]
     if diff: raise ConfigMismatchError(f"{what} does not match this config: " + '; '.join(diff))
 
 # %% ../nbs/04_train.ipynb 9
@@ -86,11 +146,12 @@ def config_from(ck: dict) -> TrainConfig:
     names = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in ck['config'].items() if k in names})
 
-def build_generator(cfg: TrainConfig) -> Generator:
-    return init_weights(Generator(cfg.conv_dim, 3, cfg.n_res), cfg.init_std)
+def build_generator(cfg: TrainConfig) -> nn.Module:
+    "The freshly initialised generator side of `cfg.method`."
+    return get_method(cfg.method).build_G(cfg)
 
-def load_generator(path, cfg: TrainConfig | None = None, device='cpu') -> tuple[Generator, TrainConfig]:
-    "The generator of a checkpoint (full or exported), in eval mode, with its config; `cfg` (if given) must match."
+def load_generator(path, cfg: TrainConfig | None = None, device='cpu') -> tuple[nn.Module, TrainConfig]:
+    "The generator side of a checkpoint (full or exported) of any registered method, in eval mode, with its config."
     ck = load_checkpoint(path)
     saved = config_from(ck)
     if cfg is not None: check_config(ck['config'], cfg, what=str(path))
@@ -122,12 +183,31 @@ def _resolve_device(cfg: TrainConfig) -> torch.device:
     return torch.device('cpu')
 
 LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',
-            'mask_mean', 'mask_area')
+            'mask_mean', 'mask_area')    # SaGAN's; every method names its own (`Method.log_keys`)
+
+def sagan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
+                 cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    "SaGAN's critic objective 𝓛_D on faces `x` with labels `c`, against their edits to 1 − c (made without gradients)."
+    with torch.no_grad(): fake = G(x, 1 - c).edited
+    return d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
+
+def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    "SaGAN's generator objective 𝓛_G for flipping every face's attribute."
+    return g_loss(G, D, x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id)[0]
+
+SAGAN = register_method(Method(
+    'sagan', 'SaGAN',
+    build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res), cfg.init_std),
+    build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
+    d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
+    show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean')))
 
 class Trainer:
-    "SaGAN training for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
+    "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
     def __init__(self, cfg: TrainConfig, data: FaceTensors, out_dir=None, resume=None, progress: bool = True):
         self.cfg, self.out_dir, self.progress = cfg, (Path(out_dir) if out_dir else None), progress
+        self.method = get_method(cfg.method); self.method.hp(cfg)          # unknown method or hparams: refused here
+        self.log_keys = self.method.log_keys
         self.rank, self.world = setup_distributed()
         if cfg.batch_size % self.world: raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.world} processes")
         if data.size != cfg.image_size:
@@ -144,14 +224,14 @@ class Trainer:
         self.n = len(data)
         if self.n < cfg.batch_size: raise ValueError(f"{self.n} faces are fewer than one batch of {cfg.batch_size}")
         torch.manual_seed(cfg.seed)
-        self.G = build_generator(cfg).to(self.device, memory_format=self.mem_fmt)
-        self.D = init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std).to(self.device, memory_format=self.mem_fmt)
+        self.G = self.method.build_G(cfg).to(self.device, memory_format=self.mem_fmt)
+        self.D = self.method.build_D(cfg).to(self.device, memory_format=self.mem_fmt)
         self.g_opt = torch.optim.Adam(self.G.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
         self.d_opt = torch.optim.Adam(self.D.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
         self.rng = torch.Generator().manual_seed(cfg.seed)
         self.step, self.epoch, self.cursor = 0, 0, 0
         self.perm = torch.randperm(self.n, generator=self.rng)
-        self.history = {k: [] for k in ('step',) + LOG_KEYS}
+        self.history = {k: [] for k in ('step',) + self.log_keys}
         self.events: list[str] = []
         self._pending, self._bad = [], torch.zeros((), dtype=torch.bool, device=self.device)
         self.sample_idx = torch.arange(min(8, self.n))
@@ -194,17 +274,16 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         "One iteration: `n_critic` discriminator updates, then one generator update. Returns the terms (on device)."
-        cfg = self.cfg
+        cfg, m = self.cfg, self.method
         for _ in range(cfg.n_critic):
             x, c, alpha = self.next_batch()
-            with torch.no_grad(), self._autocast(): fake = self.G_run(x, 1 - c).edited
-            with self._autocast(): dl = d_loss(self.D_run, x, fake, c, alpha, cfg.lambda_gp)
+            with self._autocast(): dl = m.d_step(self.G_run, self.D_run, x, c, alpha, cfg)
             self.d_opt.zero_grad(set_to_none=True)
             dl['loss'].backward()
             self.d_opt.step()
         self.D.requires_grad_(False)
         try:
-            with self._autocast(): gl, _ = g_loss(self.G_run, self.D, x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id)
+            with self._autocast(): gl = m.g_step(self.G_run, self.D, x, c, cfg)
             self.g_opt.zero_grad(set_to_none=True)
             gl['loss'].backward()
             self.g_opt.step()
@@ -212,7 +291,7 @@ class Trainer:
         self.step += 1
         terms = {'d_loss': dl['loss'], **{k: v for k, v in dl.items() if k != 'loss'}, 'g_loss': gl['loss'],
                  **{k: v for k, v in gl.items() if k != 'loss'}}
-        row = torch.stack([terms[k].detach().float() for k in LOG_KEYS])
+        row = torch.stack([terms[k].detach().float() for k in self.log_keys])
         self._bad |= ~torch.isfinite(row).all()
         self._pending.append(row)
         return terms
@@ -227,20 +306,20 @@ class Trainer:
         self._pending = []
         if not torch.isfinite(rows).all() or bool(self._bad):
             bad_row = int((~torch.isfinite(rows)).any(1).nonzero()[0]) if not torch.isfinite(rows).all() else 0
-            names = [k for k, v in zip(LOG_KEYS, rows[bad_row]) if not math.isfinite(v)]
+            names = [k for k, v in zip(self.log_keys, rows[bad_row]) if not math.isfinite(v)]
             last = self.last_checkpoint()
             raise NonFiniteLossError(
                 f"non-finite loss at step {first + bad_row} ({', '.join(names) or 'a loss'}); training stopped. "
                 + (f"The last good checkpoint {last} is intact." if last else "No checkpoint had been written yet."))
         for i, r in enumerate(rows.tolist()):
             self.history['step'].append(first + i)
-            for k, v in zip(LOG_KEYS, r): self.history[k].append(v)
-        self._check_mask(rows)
-        return dict(zip(LOG_KEYS, rows.mean(0).tolist()))
+            for k, v in zip(self.log_keys, r): self.history[k].append(v)
+        if 'mask_mean' in self.log_keys: self._check_mask(rows)
+        return dict(zip(self.log_keys, rows.mean(0).tolist()))
 
     def _check_mask(self, rows: torch.Tensor, warmup: int = 100) -> None:
         "Report a mask that has collapsed to all-0 or all-1 (mean over the last logged steps)."
-        m = rows[:, LOG_KEYS.index('mask_mean')].mean().item()
+        m = rows[:, self.log_keys.index('mask_mean')].mean().item()
         if self.step < warmup or 0.005 < m < 0.995: return
         msg = f"step {self.step}: attention mask collapsed to all-{int(m > 0.5)} (mean {m:.4f})"
         if not self.events or not self.events[-1].split(': ', 1)[-1].startswith(msg.split(': ', 1)[1][:35]):
@@ -254,6 +333,7 @@ class Trainer:
                 'history': self.history, 'events': self.events}
 
     def load_state(self, ck: dict, name: str = 'checkpoint') -> None:
+        "Continue from checkpoint `ck` (same method, architecture and attribute; same number of faces)."
         check_config(ck['config'], self.cfg, what=name)
         if len(ck['perm']) != self.n:
             raise ConfigMismatchError(f"{name} was trained on {len(ck['perm'])} faces; this data has {self.n}")
@@ -278,13 +358,14 @@ class Trainer:
 
     @torch.no_grad()
     def samples(self, idx=None) -> torch.Tensor:
-        "A grid tensor: per face, input | edit | mask | |residual|, in [0, 1]."
+        "A grid tensor: per face, input | edit | mask (black for a method without one) | |residual|, in [0, 1]."
         idx = self.sample_idx if idx is None else idx
         x = to_float(self.images[idx.to(self.images.device)].to(self.device))
         c = self.labels[idx.to(self.device)]
         self.G.eval(); out = self.G(x, 1 - c); self.G.train()
         res = (out.edited - x).abs().mean(1, keepdim=True)
-        cols = [(x + 1) / 2, (out.edited.float() + 1) / 2, out.mask.float().expand_as(x),
+        mask = out.mask.float() if out.mask is not None else torch.zeros_like(res)
+        cols = [(x + 1) / 2, ((out.edited.float() + 1) / 2).clamp(0, 1), mask.expand_as(x),
                 (res / res.amax((2, 3), keepdim=True).clamp_min(1e-8)).expand_as(x)]
         return torch.stack(cols, 1).flatten(0, 1).float().cpu()
 
@@ -299,21 +380,21 @@ class Trainer:
         "Train until `steps` iterations in all (default `cfg.steps`); checkpoint, sample and log on the way."
         cfg, total = self.cfg, steps if steps is not None else self.cfg.steps
         bar = tqdm(total=total, initial=self.step, disable=not self.progress or self.rank != 0,
-                   desc=f'SaGAN {cfg.attribute}', dynamic_ncols=True)
+                   desc=f'{self.method.title} {cfg.attribute}', dynamic_ncols=True)
         self.G.train(); self.D.train()
         try:
             while self.step < total:
                 self.train_step(); bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
                     means = self._flush()
-                    bar.set_postfix({k: f'{means[k]:.3g}' for k in ('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean')}, refresh=False)
+                    bar.set_postfix({k: f'{means[k]:.3g}' for k in self.method.show}, refresh=False)
                 if self.step % cfg.sample_every == 0: self.save_samples()
                 if self.step % cfg.ckpt_every == 0 or self.step == total: self.save()
         finally: bar.close()
         self._flush()
         return self.history
 
-# %% ../nbs/04_train.ipynb 21
+# %% ../nbs/04_train.ipynb 23
 def plot_history(h, smooth: int = 10):
     "Loss and mask curves of a run: `h` is a Trainer, a history dict, or a run folder with log.json."
     import matplotlib.pyplot as plt
@@ -322,9 +403,12 @@ def plot_history(h, smooth: int = 10):
     def sm(v):
         v = torch.tensor(v, dtype=torch.float64); k = max(1, min(smooth, len(v)))
         return torch.nn.functional.avg_pool1d(v[None, None], k, 1).flatten() if len(v) else v
-    groups = [('critic', ['d_adv', 'd_gp', 'g_adv']), ('attribute', ['d_cls', 'g_cls', 'd_acc']),
-              ('reconstruction', ['g_rec', 'g_id']), ('attention mask', ['mask_mean', 'mask_area'])]
-    fig, axs = plt.subplots(1, 4, figsize=(15, 3))
+    groups = [('critic', ['d_adv', 'd_gp', 'g_adv', 'd_real', 'd_fake']), ('attribute', ['d_cls', 'g_cls', 'd_acc', 'g_dual']),
+              ('reconstruction', ['g_rec', 'g_id', 'g_per']), ('attention mask / change', ['mask_mean', 'mask_area', 'g_change', 'g_res'])]
+    groups = [(t, [k for k in ks if k in h]) for t, ks in groups]
+    groups = [(t, ks) for t, ks in groups if ks]
+    fig, axs = plt.subplots(1, len(groups), figsize=(3.75 * len(groups), 3), squeeze=False)
+    axs = axs[0]
     for ax, (title, keys) in zip(axs, groups):
         for k in keys:
             v = sm(h[k]); ax.plot(h['step'][len(h['step']) - len(v):], v, label=k)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ['data', 'synth', 'models', 'losses', 'train', 'edit', 'metrics', 'experiments', 'cli']
+ORDER = ['data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'metrics', 'experiments', 'cli']
 
 def _cfg():
     c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT / 'settings.ini'); return c['DEFAULT']
@@ -19,7 +19,7 @@ def test_readme_gives_the_two_commands():
     assert 'make test' in (ROOT / '.ci' / 'run').read_text()
 
 def test_modules_import_in_one_direction():
-    "data → synth → models → losses → train → edit → … → cli: no module imports one to its right."
+    "data → synth → models → losses → train → edit → baselines → … → cli: no module imports one to its right."
     for f in (ROOT / 'sagan_nb').glob('*.py'):
         if f.stem not in ORDER: continue
         mods = set()
@@ -41,7 +41,7 @@ def test_wheel_contains_the_library(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     whl, = tmp_path.glob('sagan_nb-*.whl')
     names = zipfile.ZipFile(whl).namelist()
-    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'edit', 'cli']:
+    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'cli']:
         assert f'sagan_nb/{m}.py' in names, m
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert 'sagan_nb = sagan_nb.cli:main' in meta

@@ -4,6 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 import pytest, torch
 from sagan_nb.synth import synth_tensors
+from sagan_nb.data import to_float
 from sagan_nb.train import TrainConfig, Trainer
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8,
@@ -13,6 +14,7 @@ DDP_SCRIPT = """
 import sys, torch
 from dataclasses import replace
 from sagan_nb.synth import synth_tensors
+from sagan_nb.data import to_float
 from sagan_nb.train import TrainConfig, Trainer
 torch.set_num_threads(1)
 cfg = TrainConfig(**eval(sys.argv[1]))
@@ -37,9 +39,15 @@ def test_ddp_two_processes_match_one(tmp_path):
     one = Trainer(TINY, synth_tensors(48, size=32, seed=2), progress=False)
     one.fit()
     assert ddp['step'] == one.step == 3
+    # the logged losses of the global batch agree to float rounding
+    for k in one.history:
+        torch.testing.assert_close(torch.tensor(ddp['history'][k]), torch.tensor(one.history[k]), rtol=1e-5, atol=1e-6,
+                                   msg=lambda m: f'{k}: {m}')
+    # weights too, but Adam turns the rounding noise of a near-zero gradient into a step of ±lr: allow that, rarely
     for k, v in one.G.state_dict().items():
-        torch.testing.assert_close(ddp['G'][k], v, rtol=1e-3, atol=1e-4, msg=k)
-    torch.testing.assert_close(torch.tensor(ddp['history']['g_loss']), torch.tensor(one.history['g_loss']), rtol=1e-3, atol=1e-4)
+        d = (ddp['G'][k] - v).abs()
+        assert d.max() <= 2 * TINY.lr * TINY.steps + 1e-6, (k, d.max())
+        assert (d > 1e-5).float().mean() < 0.01, (k, (d > 1e-5).float().mean())
     # and the weights did move: the comparison is not between two untrained nets
     fresh = Trainer(TINY, synth_tensors(48, size=32, seed=2), progress=False)
     assert any((fresh.G.state_dict()[k] - v).abs().max() > 1e-4 for k, v in one.G.state_dict().items())
@@ -50,3 +58,35 @@ def test_batch_must_split_evenly_over_processes(monkeypatch):
     with pytest.raises(ValueError, match='is not divisible by 3 processes'):
         monkeypatch.setattr('sagan_nb.train.setup_distributed', lambda: (0, 3))
         Trainer(TINY, synth_tensors(16, size=32, seed=0), progress=False)
+
+
+# ---- it learns ---------------------------------------------------------------------------------------------------
+# A tiny SaGAN (32×32 synthetic faces, narrow nets) trained on the CPU for a few minutes. Everything is the paper's
+# except the sizes and the learning rate: at 2e-4 the attention mask leaves its early all-0 phase (the identity loss,
+# λ2 = 100, closes it first) only after thousands of iterations, too many for a CPU test; at 2e-3 within a few hundred.
+# At this budget SaGAN learns to *add* a beard (No_Beard → 0); removing one (repainting the noisy stubble texture
+# with skin) lags far behind, so only the adding direction is asserted and both are printed.
+LEARN = TrainConfig(attribute='No_Beard', image_size=32, conv_dim=8, n_res=1, d_conv_dim=16, batch_size=16,
+                    lr=2e-3, steps=1400, device='cpu', log_every=50, ckpt_every=10**9, sample_every=10**9, seed=0)
+
+@pytest.mark.slow
+def test_tiny_sagan_learns_to_edit_inside_the_region():
+    "A separately trained judge labels the edits with the target value, and the change stays in the true region."
+    from learning import train_judge, edit_report, judge_accuracy
+    train, test = synth_tensors(2000, size=32, seed=0), synth_tensors(256, size=32, seed=99)
+    col = test.attr_index(LEARN.attribute)
+    judge = train_judge(train, LEARN.attribute)
+    judge_acc = judge_accuracy(judge, to_float(test.images), test.attrs[:, col])
+    assert judge_acc > 0.9, f'the judge itself is unreliable ({judge_acc:.3f})'
+    t = Trainer(LEARN, train, progress=False)
+    t.fit()
+    G = t.G.eval()
+    edit = lambda x, c: G(x, c).edited
+    clean = test.subset(test.attrs[:, col] == 1)                     # No_Beard = 1: the edit adds a beard
+    add, both = edit_report(edit, judge, clean, LEARN.attribute), edit_report(edit, judge, test, LEARN.attribute)
+    print(f"judge accuracy {judge_acc:.3f}; beard added: judged bearded {add['acc']:.3f} (inputs {add['acc_unedited']:.3f}); "
+          f"both directions {both['acc']:.3f} (inputs {both['acc_unedited']:.3f}); mean change inside the true region "
+          f"{both['inside']:.4f}, outside {both['outside']:.4f}; events {t.events}")
+    assert add['acc_unedited'] < 0.15 and add['acc'] > 0.7, add
+    assert both['acc'] > both['acc_unedited'] + 0.3, both
+    assert both['outside'] < 0.2 * both['inside'], both
