@@ -26,9 +26,9 @@ check-export: $(STAMP)
 	  { echo "nbdev_export/nbdev_clean changed committed files: export and clean, then commit"; exit 1; }; fi
 
 nbtest: $(STAMP)
-	.venv/bin/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 .venv/bin/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP)
-	$(PY) -m pytest tests --durations=12 -ra
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests --durations=12 -ra
 
 test: check-export nbtest pytest
