@@ -11,7 +11,7 @@ same numbers as JSON. See benchmarks/README.md for what each number means.
 """
 from __future__ import annotations
 import argparse, contextlib, copy, ctypes, datetime, json, math, os, platform, re, statistics, sys, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -453,6 +453,7 @@ def main(argv=None) -> dict:
     device = torch.device('cuda' if args.device == 'auto' and torch.cuda.is_available() else
                           'cpu' if args.device == 'auto' else args.device)
     cuda = device.type == 'cuda'
+    if cuda: torch.backends.cudnn.benchmark = True   # let cuDNN time its conv algorithms once per shape (all configs)
     if args.quick:
         args.size, args.conv_dim, args.d_conv_dim, args.batch = 32, 8, 8, 4
         args.iters, args.edit_iters, args.warmup = args.iters or 2, args.edit_iters or 4, args.warmup or 1
@@ -498,8 +499,8 @@ def main(argv=None) -> dict:
     if args.size == 128 and args.batch == 16 and args.conv_dim == 32: res['flops']['paper_128']['train_iteration_b16'] = tf['total']
 
     def fractions(r, mm, flops, t_med, t_clean):
-        "FLOP/s as a fraction of the matmul rate timed in the same rounds (CPU: fp32's, whatever the config's dtype)."
-        ref = mm[r['dtype'] if cuda else 'fp32']
+        "FLOP/s as a fraction of the reference matmul rate timed in the same rounds (CPU: fp32, GPU: bf16), any dtype."
+        ref = mm[ref_dtype]
         r['frac_matmul'] = flops / t_med / ref['flops_per_s']
         r['frac_matmul_same_dtype'] = flops / t_med / mm[r['dtype']]['flops_per_s']
         # the same from the uncontended calls only (per-call cpu_share >= 0.9), where both have some
@@ -625,8 +626,8 @@ def table(res) -> str:
     def pct(r):
         s = f"{100 * r['frac_matmul']:.0f}"
         if r.get('frac_matmul_clean'): s += f" (clean {100 * r['frac_matmul_clean']:.0f})"
-        if r['dtype'] == 'bf16' and r['frac_matmul'] != r['frac_matmul_same_dtype']:
-            s += f" [{100 * r['frac_matmul_same_dtype']:.0f} of bf16]"
+        if r['dtype'] != ref:
+            s += f" [{100 * r['frac_matmul_same_dtype']:.0f} of {r['dtype']}]"
         return s
     for n, r in res['edit'].items():
         if 'error' in r: rows.append(('edit', n, 'FAILED', r['error'][:60], '', '', '', '')); continue

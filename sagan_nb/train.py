@@ -242,7 +242,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if cuda else None
             self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
-        if cfg.compile: self.G_run, self.D_run = torch.compile(self.G_run), torch.compile(self.D_run)
+        # D stays eager: the gradient penalty differentiates through D twice, which torch.compile cannot do
+        if cfg.compile: self.G_run = torch.compile(self.G_run)
 
     # ---- data -------------------------------------------------------------------------------------------------
     def _draw(self, k: int) -> torch.Tensor:

@@ -83,3 +83,20 @@ def test_train_flops_bracket(bench):
     t = bench.train_flops(128, b, 32, 32)
     assert fwd < t['total'] < 4 * fwd
     assert 'aten.convolution_backward' in t['by_op']
+
+@pytest.mark.gpu
+def test_cuda_fast_paths_run(tmp_path):
+    "On a GPU: the compiled, CUDA-graph editing and the whole-iteration CUDA graph training run and give finite losses."
+    out = tmp_path / 'bench_cuda.json'
+    p = subprocess.run([sys.executable, str(BENCH), '--quick', '--device', 'cuda', '--json', str(out),
+                        '--edit-configs', 'eager_fp32,fast_cuda_edit',
+                        '--train-configs', 'eager_fp32,fast_cuda_train,graph_cuda_train'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r['matmul']['reference'] == 'bf16'
+    for sec in ('edit', 'train'):
+        for name, v in r[sec].items(): assert 'error' not in v, (sec, name, v.get('error'))
+    for name, t in r['train'].items(): assert t['losses_finite'] and _positive(t['iter_ms']), name
+    assert r['train']['graph_cuda_train']['runner'] == 'benchmarks TrainLoop'
+    assert r['edit']['fast_cuda_edit']['max_abs_err_vs_fp32'] < 0.1
