@@ -5,14 +5,13 @@
 # %% ../nbs/04_train.ipynb 3
 from __future__ import annotations
 import json, math, os, time, warnings
-from dataclasses import dataclass, asdict, fields, replace
+from dataclasses import dataclass, asdict, field, fields, replace
 from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 from .data import ATTRIBUTES, FaceTensors, to_float, to_uint8
-from dataclasses import field
 from typing import Callable
 from .models import Generator, Discriminator, GenOutput, init_weights
 from .losses import d_loss, g_loss
@@ -233,7 +232,7 @@ class Trainer:
         self.perm = torch.randperm(self.n, generator=self.rng)
         self.history = {k: [] for k in ('step',) + self.log_keys}
         self.events: list[str] = []
-        self._pending, self._bad = [], torch.zeros((), dtype=torch.bool, device=self.device)
+        self._pending = []
         self.sample_idx = torch.arange(min(8, self.n))
         if resume is not None: self.load_state(load_checkpoint(resume), str(resume))
         # wrapped views used for the forward passes (DDP / compile); the raw modules own the weights
@@ -293,7 +292,6 @@ class Trainer:
         terms = {'d_loss': dl['loss'], **{k: v for k, v in dl.items() if k != 'loss'}, 'g_loss': gl['loss'],
                  **{k: v for k, v in gl.items() if k != 'loss'}}
         row = torch.stack([terms[k].detach().float() for k in self.log_keys])
-        self._bad |= ~torch.isfinite(row).all()
         self._pending.append(row)
         return terms
 
@@ -305,8 +303,9 @@ class Trainer:
         if self.world > 1: dist.all_reduce(rows); rows /= self.world      # the log is the global batch's
         rows = rows.cpu(); first = self.step - len(rows) + 1
         self._pending = []
-        if not torch.isfinite(rows).all() or bool(self._bad):
-            bad_row = int((~torch.isfinite(rows)).any(1).nonzero()[0]) if not torch.isfinite(rows).all() else 0
+        finite = torch.isfinite(rows).all(1)
+        if not finite.all():
+            bad_row = int((~finite).nonzero()[0])
             names = [k for k, v in zip(self.log_keys, rows[bad_row]) if not math.isfinite(v)]
             last = self.last_checkpoint()
             raise NonFiniteLossError(
