@@ -46,6 +46,7 @@ class Config:
     freeze: bool = False            # inductor freezing (inference only: constant-folds weights, prepacks convs)
     fused_adam: bool = False        # Adam(fused=True)
     cuda_graph: bool = False        # train: capture the whole iteration (3 D + 1 G steps, batch assembly, Adam) once
+    editor: bool = False            # edit only: through `sagan_nb.edit.Editor(device=...)` with all its defaults
     note: str = ''
 
     @property
@@ -61,6 +62,9 @@ CONFIGS = {c.name: c for c in [
     Config('bf16_cl', bf16=True, channels_last=True),
     Config('bf16_compile', bf16=True, compile='default'),
     Config('bf16_compile_freeze', bf16=True, compile='default', freeze=True, note='edit only'),
+    # what a user gets without asking for anything: Editor().run at its default precision ('auto': bf16 where the
+    # hardware has bf16 units, else fp32), no compile, results copied back to the CPU as float32
+    Config('editor_default', editor=True, note="edit only: sagan_nb.edit.Editor's defaults"),
     # GPU fast paths: bf16 autocast + channels_last + compile; editing adds CUDA graphs (mode='reduce-overhead')
     Config('fast_cuda_train', bf16=True, channels_last=True, compile='default', fused_adam=True,
            note='G compiled, D eager (its gradient penalty needs double backward, which compile cannot do)'),
@@ -69,13 +73,13 @@ CONFIGS = {c.name: c for c in [
            note='eager kernels, the whole iteration replayed as one CUDA graph (no per-kernel launch cost)'),
 ]}
 DEFAULTS = {  # (edit configs, train configs) run by default on each device
-    'cpu': (['eager_fp32', 'channels_last', 'compile', 'bf16', 'bf16_compile'],   # *_freeze: measured, no gain
+    'cpu': (['eager_fp32', 'channels_last', 'compile', 'bf16', 'bf16_compile', 'editor_default'],   # *_freeze: no gain
             ['eager_fp32', 'compile', 'bf16', 'bf16_compile']),
-    'cuda': (['eager_fp32', 'bf16_cl', 'fast_cuda_edit'],
+    'cuda': (['eager_fp32', 'bf16_cl', 'fast_cuda_edit', 'editor_default'],
              ['eager_fp32', 'bf16_cl', 'fast_cuda_train', 'graph_cuda_train']),  # the graph one last: a failed capture
                                                                                  # can leave the device unusable
 }
-QUICK = (['eager_fp32', 'channels_last', 'bf16'], ['eager_fp32', 'bf16'])  # no compile: a smoke run stays fast
+QUICK = (['eager_fp32', 'channels_last', 'bf16', 'editor_default'], ['eager_fp32', 'bf16'])  # no compile: stays fast
 
 # ---------------------------------------------------------------------------------------------------------------
 # measuring
@@ -311,15 +315,22 @@ def bench_edit(names, args, device, G0, flops_g: int) -> tuple[dict, dict]:
         try:
             fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
             G = copy.deepcopy(G0).eval().requires_grad_(False).to(device, memory_format=fmt)
-            run = compiled(G, cfg) if cfg.compile else G
             a1, ab = x1.to(device).contiguous(memory_format=fmt), xb.to(device).contiguous(memory_format=fmt)
-            c1, cb = torch.ones(1, device=device), torch.ones(args.batch, device=device)
-            def make(run, x, c, bf16):
-                @torch.no_grad()
-                def f():
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): return run(x, c).edited
-                return f
-            f1, fb = make(run, a1, c1, cfg.bf16), make(run, ab, cb, cfg.bf16)
+            dtype = cfg.dtype
+            if cfg.editor:                  # the library's default path, as a user calls it
+                from sagan_nb.edit import Editor
+                ed = Editor(device=device).add(ATTR, G, args.size)
+                dtype = ed.precision        # what 'auto' resolved to on this machine
+                f1, fb = (lambda: ed.run(a1, ATTR, 1).edited), (lambda: ed.run(ab, ATTR, 1).edited)
+            else:
+                run = compiled(G, cfg) if cfg.compile else G
+                c1, cb = torch.ones(1, device=device), torch.ones(args.batch, device=device)
+                def make(run, x, c, bf16):
+                    @torch.no_grad()
+                    def f():
+                        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): return run(x, c).edited
+                    return f
+                f1, fb = make(run, a1, c1, cfg.bf16), make(run, ab, cb, cfg.bf16)
             t0 = time.perf_counter()
             for _ in range(args.warmup + (2 if cfg.compile else 0)): f1()
             for _ in range(1 + (1 if cfg.compile else 0)): fb()
@@ -327,9 +338,9 @@ def bench_edit(names, args, device, G0, flops_g: int) -> tuple[dict, dict]:
             warm = time.perf_counter() - t0
             with PeakMemory(device) as mem:
                 for _ in range(3): e1 = f1()
-            err = (e1.float() - ref).abs().max().item()
+            err = (e1.float().to(ref.device) - ref).abs().max().item()
             f1s[n], fbs[n] = f1, fb
-            res[n] = dict(config=n, dtype=cfg.dtype, warmup_s=warm, peak_mem_mb=mem.peak / 2 ** 20, mem_how=mem.how,
+            res[n] = dict(config=n, dtype=dtype, warmup_s=warm, peak_mem_mb=mem.peak / 2 ** 20, mem_how=mem.how,
                           max_abs_err_vs_fp32=err)
         except Exception as e:
             res[n] = dict(config=n, error=f'{type(e).__name__}: {str(e)[:300]}'); log(f'  failed: {e}')
@@ -473,6 +484,8 @@ def main(argv=None) -> dict:
     if args.train_configs: train_names = [] if args.train_configs == 'none' else args.train_configs.split(',')
     for n in edit_names + train_names:
         if n not in CONFIGS: p.error(f'unknown config {n!r}; known: {", ".join(CONFIGS)}')
+    for n in train_names:
+        if CONFIGS[n].editor: p.error(f'{n!r} is an editing config (sagan_nb.edit.Editor); it has no training step')
 
     t_start = time.time()
     res = dict(meta=dict(
@@ -592,6 +605,12 @@ def goals(res, args, device) -> list[dict]:
             lambda v: v < 70, 'ms')
         add('CPU edit fp32 at >= 85% of fp32 matmul rate', '>= 85 %', fp32_edit, 'frac_matmul', 'frac_matmul_clean',
             lambda v: v >= 85, '%', scale=-100)
+        if 'editor_default' in edit:    # the path a user gets without asking: Editor() at its default precision
+            dflt = [edit['editor_default']]
+            add('CPU edit, one 128² face, Editor() default', '< 70 ms', dflt, 'latency_ms_b1', 'latency_clean_ms_b1',
+                lambda v: v < 70, 'ms')
+            add('CPU edit, Editor() default at >= 85% of fp32 matmul rate', '>= 85 %', dflt, 'frac_matmul',
+                'frac_matmul_clean', lambda v: v >= 85, '%', scale=-100)
         add('CPU training iteration, batch 16 <= 1.3x FLOP floor (any config)', '<= 1.3x', list(train.values()),
             'x_floor', 'x_floor_clean', lambda v: v <= 1.3, 'x')
         add('CPU training iteration, batch 16 <= 1.3x FLOP floor, fp32', '<= 1.3x',
@@ -631,6 +650,7 @@ def table(res) -> str:
         return s
     for n, r in res['edit'].items():
         if 'error' in r: rows.append(('edit', n, 'FAILED', r['error'][:60], '', '', '', '')); continue
+        if getattr(CONFIGS.get(n), "editor", False): n = f"{n} ({r['dtype']})"   # what the default resolved to here
         rows += [('edit', n, 'latency b1 (median)', f"{r['latency_ms_b1']:.1f} ms", fmt_si(r['flops_per_s_b1']), pct(r), '', ''),
                  ('edit', n, 'latency b1 (best / clean median)', f"{r['latency_best_ms_b1']:.1f} / " +
                   (f"{r['latency_clean_ms_b1']:.1f} ms" if r['latency_clean_ms_b1'] else '- ms'), '', '', '', ''),

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .models import ResidualBlock, GenOutput, Discriminator, init_weights
-from .losses import critic_score, attribute_bce
-from .train import TrainConfig, Method, register_method, get_method, sagan_d_step
+from .losses import critic_score, gradient_penalty, attribute_bce
+from .train import TrainConfig, Method, register_method, get_method
 
 # %% auto 0
-__all__ = ['STARGAN', 'CYCLEGAN', 'GENERATED', 'RESGAN', 'TwoWay', 'TwoCritics', 'StarGANGenerator', 'stargan_g_step',
-           'CycleResBlock', 'cyclegan_generator', 'patchgan', 'cyclegan_d_step', 'cyclegan_g_step', 'resgan_transform',
-           'ResGANDiscriminator', 'resgan_d_step', 'resgan_g_step']
+__all__ = ['STARGAN', 'CYCLEGAN', 'GENERATED', 'RESGAN', 'TwoWay', 'TwoCritics', 'StarGANGenerator', 'stargan_d_step',
+           'stargan_g_step', 'CycleResBlock', 'cyclegan_generator', 'patchgan', 'cyclegan_d_step', 'cyclegan_g_step',
+           'resgan_transform', 'ResGANDiscriminator', 'resgan_d_step', 'resgan_dual', 'resgan_g_step']
 
 # %% ../nbs/06_baselines.ipynb 6
 class TwoWay(nn.Module):
@@ -58,6 +58,20 @@ class StarGANGenerator(nn.Module):
         y = self.main(torch.cat([x, cmap], 1))
         return GenOutput(y, None, y)
 
+def stargan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
+                   cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    "StarGAN's 𝓛_D: SaGAN's `d_loss` (mean scores), but the gradient penalty is on the *sum* of each face's patch map."
+    with torch.no_grad(): fake = G(x, 1 - c).edited
+    b, a = len(x), alpha.reshape(-1, 1, 1, 1).to(x.dtype)
+    interp = (a * x + (1 - a) * fake).requires_grad_(True)
+    src, cls = D(torch.cat([x, fake, interp]))
+    s = critic_score(src).float()
+    adv = s[b:2 * b].mean() - s[:b].mean()
+    gp = gradient_penalty(src[2 * b:].float().flatten(1).sum(1), interp)   # StarGAN: grad_outputs=ones(out_src.size())
+    cls_loss = attribute_bce(cls[:b], c)
+    acc = ((cls[:b] > 0).float() == c).float().mean()
+    return dict(loss=adv + cfg.lambda_gp * gp + cls_loss, d_adv=adv, d_gp=gp, d_cls=cls_loss, d_acc=acc)
+
 def stargan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "StarGAN's 𝓛_G for flipping every face's attribute: adversarial + classification + λ_rec·cycle reconstruction."
     fake = G(x, 1 - c).edited
@@ -72,13 +86,13 @@ STARGAN = register_method(Method(
     'stargan', 'StarGAN',
     build_G=lambda cfg: StarGANGenerator(cfg.conv_dim, cfg.n_res),
     build_D=lambda cfg: Discriminator(cfg.image_size, cfg.d_conv_dim),
-    d_step=sagan_d_step, g_step=stargan_g_step,
+    d_step=stargan_d_step, g_step=stargan_g_step,
     log_keys=('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_change'),
     show=('d_adv', 'd_gp', 'g_cls', 'g_rec', 'g_change'),
     paper=dict(conv_dim=64, n_res=6, d_conv_dim=64, n_critic=5, lr=1e-4, lambda_gp=10.0, lambda_rec=10.0,
-               lambda_id=0.0, batch_size=16)))
+               lambda_id=0.0, batch_size=16, steps=40_000)))     # 200,000 D updates / n_critic 5
 
-# %% ../nbs/06_baselines.ipynb 13
+# %% ../nbs/06_baselines.ipynb 15
 class CycleResBlock(nn.Module):
     "CycleGAN's residual block: reflection pad, conv3, IN, ReLU, reflection pad, conv3, IN; plus the input."
     def __init__(self, dim: int):
@@ -149,29 +163,41 @@ CYCLEGAN = register_method(Method(
                lambda_id=5.0, batch_size=1),
     hparams=dict(d_layers=3), arch_hparams=('d_layers',)))
 
-# %% ../nbs/06_baselines.ipynb 17
+# %% ../nbs/06_baselines.ipynb 19
+def _norm_lrelu(cout: int) -> list[nn.Module]:
+    return [nn.InstanceNorm2d(cout, affine=True, track_running_stats=False), nn.LeakyReLU(0.2, inplace=True)]
+
 def resgan_transform(conv_dim: int = 64, n_res: int = 0) -> nn.Sequential:
     "ResGAN's image transformation network: face → residual image (no output activation)."
-    d, layers = conv_dim, [nn.Conv2d(3, conv_dim, 5, 1, 2, bias=False), *_norm_relu(conv_dim)]
-    for _ in range(2): layers += [nn.Conv2d(d, 2 * d, 4, 2, 1, bias=False), *_norm_relu(2 * d)]; d *= 2
+    d, layers = conv_dim, [nn.Conv2d(3, conv_dim, 5, 1, 2), *_norm_lrelu(conv_dim)]
+    for _ in range(2): layers += [nn.Conv2d(d, 2 * d, 4, 2, 1), *_norm_lrelu(2 * d)]; d *= 2
     layers += [ResidualBlock(d) for _ in range(n_res)]
-    for _ in range(2): layers += [nn.ConvTranspose2d(d, d // 2, 4, 2, 1, bias=False), *_norm_relu(d // 2)]; d //= 2
-    return nn.Sequential(*layers, nn.Conv2d(d, 3, 3, 1, 1))
+    for _ in range(2):
+        layers += [nn.ConvTranspose2d(d, d // 2, 3, 2, 1, output_padding=1), *_norm_lrelu(d // 2)]; d //= 2
+    return nn.Sequential(*layers, nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(d, 3, 4))   # TF's 'SAME' for 4×4/1: 1 before, 2 after
 
 class ResGANDiscriminator(nn.Module):
-    "ResGAN's discriminator: conv4/2 + LeakyReLU(0.2) down to 4×4, then 3-way logits (0: without, 1: with, 2: generated)."
+    "ResGAN's discriminator: conv4/2 layers down to 4×4 (IN after all but the first, LeakyReLU 0.2), 3-way logits (0: without, 1: with, 2: generated)."
     def __init__(self, image_size: int = 128, conv_dim: int = 64):
         super().__init__()
         n = int(math.log2(image_size)) - 2
         if n < 1 or image_size != 2 ** (n + 2): raise ValueError(f"image_size {image_size} is not a power of 2 ≥ 8")
-        layers, cin = [], 3
-        for i in range(n): layers += [nn.Conv2d(cin, conv_dim * 2 ** i, 4, 2, 1), nn.LeakyReLU(0.2, True)]; cin = conv_dim * 2 ** i
-        self.main, self.cls = nn.Sequential(*layers), nn.Conv2d(cin, 3, 4, 1, 0)
+        self.convs, self.acts, cin = nn.ModuleList(), nn.ModuleList(), 3
+        for i in range(n):
+            d = conv_dim * 2 ** i
+            self.convs.append(nn.Conv2d(cin, d, 4, 2, 1))
+            self.acts.append(nn.Sequential(*([] if i == 0 else [nn.InstanceNorm2d(d, affine=True, track_running_stats=False)]),
+                                           nn.LeakyReLU(0.2)))
+            cin = d
+        self.cls, self.phi_layer = nn.Conv2d(cin, 3, 4, 1, 0), max(n - 2, 0)   # φ: the conv before the last
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "→ (logits [B,3], features φ(x) [B,C,4,4])."
-        h = self.main(x)
-        return self.cls(h).flatten(1), h
+        "→ (logits [B,3], features φ(x): the conv before the last, before its norm — [B,512,8,8] at 128², width 64)."
+        for i, (conv, act) in enumerate(zip(self.convs, self.acts)):
+            x = conv(x)
+            if i == self.phi_layer: phi = x
+            x = act(x)
+        return self.cls(x).flatten(1), phi
 
 GENERATED = 2   # ResGAN's third category
 
@@ -186,17 +212,23 @@ def resgan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, 
     return dict(loss=loss, d_acc=(logits[:b].argmax(1) == c.long()).float().mean(),
                 d_fake_acc=(logits[b:].argmax(1) == GENERATED).float().mean())
 
+def resgan_dual(G: nn.Module, edited: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    "G_c(x̃) for the dual loss: its value, with a gradient into x̃ (and the net that made it) but not into G_c's weights."
+    both = G(torch.cat([edited, edited.detach()]), torch.cat([c, c])).edited
+    back, frozen = both.chunk(2)
+    return back - frozen + frozen.detach()
+
 def resgan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    "ResGAN's generator objective: GAN + dual + α·‖r‖₁ (per image) + β·perceptual."
+    "ResGAN's generator objective: GAN + dual + α·ℓ_pix + β·ℓ_per (both summed per image, averaged over the batch)."
     hp, b = get_method('resgan').hp(cfg), len(x)
     o = G(x, 1 - c)
-    dual = G(o.edited, c).edited
+    dual = resgan_dual(G, o.edited, c)
     logits, feats = D(torch.cat([o.edited, dual, x]))
     logits = logits.float()
     gan = F.cross_entropy(logits[:b], (1 - c).long())
     dual_loss = F.cross_entropy(logits[b:2 * b], c.long())
     pix = o.amn.float().abs().flatten(1).sum(1).mean()
-    per = (feats[:b] - feats[2 * b:]).abs().float().mean()
+    per = (feats[:b] - feats[2 * b:]).float().abs().flatten(1).sum(1).mean()
     return dict(loss=gan + dual_loss + hp['alpha'] * pix + hp['beta'] * per, g_cls=gan, g_dual=dual_loss,
                 g_res=o.amn.detach().abs().float().mean(), g_per=per, g_change=(o.edited.detach() - x).abs().float().mean())
 
@@ -209,4 +241,4 @@ RESGAN = register_method(Method(
     log_keys=('d_loss', 'd_acc', 'd_fake_acc', 'g_loss', 'g_cls', 'g_dual', 'g_res', 'g_per', 'g_change'),
     show=('d_acc', 'd_fake_acc', 'g_cls', 'g_dual', 'g_res'),
     paper=dict(conv_dim=64, n_res=0, d_conv_dim=64, n_critic=1, lr=2e-4, lambda_gp=0.0, lambda_rec=0.0, lambda_id=0.0),
-    hparams=dict(alpha=5e-4, beta=5e-5)))
+    hparams=dict(alpha=5e-5, beta=5e-6)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_edit.ipynb 3
 from __future__ import annotations
-import difflib
+import copy, difflib
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 import numpy as np
@@ -18,8 +18,8 @@ from .models import GenOutput
 from .train import TrainConfig, ConfigMismatchError, load_generator
 
 # %% auto 0
-__all__ = ['edit_value', 'open_image', 'to_model', 'paste_back', 'EditResult', 'checkpoint_file', 'Editor', 'edit', 'plot_edit',
-           'editor_widget']
+__all__ = ['PRECISIONS', 'edit_value', 'open_image', 'to_model', 'paste_back', 'EditResult', 'cpu_has_bf16', 'cuda_has_bf16',
+           'resolve_precision', 'fp32_output', 'checkpoint_file', 'Editor', 'edit', 'plot_edit', 'editor_widget']
 
 # %% ../nbs/05_edit.ipynb 6
 def edit_value(value) -> int:
@@ -77,6 +77,47 @@ class EditResult(NamedTuple):
     residual: Any
 
 # %% ../nbs/05_edit.ipynb 18
+PRECISIONS = ('fp32', 'bf16', 'auto')
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 dot products natively (AVX512-BF16 or AMX tiles), where oneDNN's bf16
+    convolutions beat fp32 ones. Elsewhere bf16 is emulated (converted to fp32 and back) and slower than fp32."""
+    if not torch.backends.mkldnn.is_available(): return False
+    for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):     # private torch.cpu probes: guarded
+        probe = getattr(torch.cpu, name, None)
+        try:
+            if probe is not None and probe(): return True
+        except Exception: pass
+    return False
+
+def cuda_has_bf16(device) -> bool:
+    "Whether the CUDA `device` has bf16 tensor cores (compute capability 8.0, Ampere, or newer)."
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)
+
+def resolve_precision(precision: str, device) -> str:
+    """'fp32' or 'bf16' for `precision` ('fp32', 'bf16' or 'auto') on `device`: 'auto' is bf16 where the hardware
+    has bf16 units (a CUDA GPU of compute capability 8.0+, a CPU with AVX512-BF16 or AMX), else fp32."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
+    if precision != 'auto': return precision
+    device = torch.device(device)
+    if device.type == 'cuda': return 'bf16' if cuda_has_bf16(device) else 'fp32'
+    if device.type == 'cpu': return 'bf16' if cpu_has_bf16() else 'fp32'
+    return 'fp32'
+
+def _check_compile(compile) -> bool:
+    if not isinstance(compile, (bool, np.bool_)): raise TypeError(f"compile must be True or False, got {compile!r}")
+    return bool(compile)
+
+def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
+    """A generator output `o` computed under bf16 autocast, in float32; with an attention mask, the blend
+    `amn * mask + x * (1 - mask)` (`GenOutput`'s contract, paper Eq. 4) is redone in float32 from the float32 input
+    `x`, so that where the mask is 0 the input comes back exactly, as in fp32."""
+    o = GenOutput(*(None if t is None else t.float() for t in o))
+    if o.mask is None or o.amn is None: return o
+    return o._replace(edited=o.amn * o.mask + x * (1 - o.mask))
+
+# %% ../nbs/05_edit.ipynb 21
 def _resolve_device(device) -> torch.device:
     if str(device) == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(device)
@@ -104,13 +145,23 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
                          f"[{x.min():.3g}, {x.max():.3g}]")
     return x
 
-# %% ../nbs/05_edit.ipynb 19
+# %% ../nbs/05_edit.ipynb 22
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
-    def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0):
+    def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
+                 precision: str = 'auto', compile: bool = False):
         """`checkpoints`: a path, a list of paths (each checkpoint names its attribute) or {attribute: path}.
-        `crop`/`shift_y` frame images that are not already at a model's size (see `center_crop_box`)."""
+        `crop`/`shift_y` frame images that are not already at a model's size (see `center_crop_box`).
+        `precision`: 'fp32', 'bf16' (autocast; the mask blend in fp32) or 'auto' (bf16 on a CUDA GPU with bf16 tensor
+        cores or a CPU with AVX512-BF16/AMX, else fp32; see `resolve_precision`). `compile=True` wraps each model in
+        `torch.compile` at its first use: the first edit (and the first at a new batch size) then takes seconds
+        (2.6-5.7 s for the paper-size generator on 2 CPU cores with a warm inductor cache, about a minute cold),
+        later ones are faster (benchmarks/README.md)."""
         self.device, self.batch_size, self.crop, self.shift_y = _resolve_device(device), int(batch_size), crop, shift_y
+        self.precision_asked = precision
+        self.precision = resolve_precision(precision, self.device)            # what runs: 'fp32' or 'bf16'
+        self.compile = _check_compile(compile)
+        self._compiled: dict[str, Any] = {}
         self.models: dict[str, nn.Module] = {}
         self.sizes: dict[str, int] = {}
         self.configs: dict[str, TrainConfig | None] = {}
@@ -135,8 +186,20 @@ class Editor:
             config: TrainConfig | None = None) -> Editor:
         "Use `model` (`model(x, c) -> GenOutput`, e.g. a `Generator`) for `attribute` at `image_size`; it moves to the device."
         self.models[attribute] = model.to(self.device).eval()
+        self._compiled.pop(attribute, None)
         self.sizes[attribute], self.configs[attribute], self.sources[attribute] = int(image_size), config, source
         return self
+
+    def using(self, precision: str | None = None, compile: bool | None = None) -> Editor:
+        "This editor with another `precision` and/or `compile` (None: unchanged), sharing its loaded models; itself if nothing changes."
+        p = self.precision if precision is None else resolve_precision(precision, self.device)
+        c = self.compile if compile is None else _check_compile(compile)
+        if (p, c) == (self.precision, self.compile): return self
+        new = copy.copy(self)
+        new.models, new.sizes, new.configs, new.sources = dict(self.models), dict(self.sizes), dict(self.configs), dict(self.sources)
+        new.precision, new.compile, new._compiled = p, c, {}
+        new.precision_asked = self.precision_asked if precision is None else precision
+        return new
 
     @property
     def attributes(self) -> tuple[str, ...]: return tuple(self.models)
@@ -152,11 +215,22 @@ class Editor:
     def __repr__(self):
         meth = lambda a: f"{self.configs[a].method} " if self.configs[a] is not None else ''
         rows = ''.join(f"\n  {a}: {meth(a)}{self.sizes[a]}px from {self.sources[a]}" for a in self.models)
-        return f"Editor(device={self.device}, batch_size={self.batch_size}, crop={self.crop}, shift_y={self.shift_y}){rows}"
+        prec = self.precision if self.precision_asked == self.precision else f"{self.precision_asked}->{self.precision}"
+        return (f"Editor(device={self.device}, precision={prec}, compile={self.compile}, batch_size={self.batch_size}, "
+                f"crop={self.crop}, shift_y={self.shift_y}){rows}")
+
+    def _runner(self, attribute: str) -> nn.Module:
+        "The model for `attribute`, wrapped in `torch.compile` at its first use when `compile` is on."
+        G = self.model(attribute)
+        if not self.compile: return G
+        if attribute not in self._compiled: self._compiled[attribute] = torch.compile(G)
+        return self._compiled[attribute]
 
     def run(self, x: torch.Tensor, attribute: str, value=1) -> GenOutput:
-        "The generator on float faces [B,3,S,S] at the model's size, in batches; results on the CPU (mask None without attention)."
-        G, v = self.model(attribute), edit_value(value)
+        """The generator on float faces [B,3,S,S] at the model's size, in batches, at the editor's precision; results
+        float32 on the CPU (mask None without attention)."""
+        G, v = self._runner(attribute), edit_value(value)
+        bf16 = self.precision == 'bf16'
         size = self.sizes[attribute]
         if x.ndim != 4 or x.shape[1:] != (3, size, size):
             raise ValueError(f"the {attribute} model takes [B,3,{size},{size}] faces, got {tuple(x.shape)}")
@@ -164,7 +238,9 @@ class Editor:
         with torch.inference_mode():
             for i in range(0, len(x), self.batch_size):
                 xb = x[i:i + self.batch_size].to(self.device, torch.float32)
-                o = G(xb, torch.full((len(xb),), float(v), device=self.device))
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                    o = G(xb, torch.full((len(xb),), float(v), device=self.device))
+                if bf16: o = fp32_output(o, xb)                                  # the blend in fp32
                 parts.append([None if t is None else t.float().cpu() for t in o])   # mask None: no attention
         if not parts: return GenOutput(*(x.new_zeros(0, k, size, size) for k in (3, 1, 3)))
         return GenOutput(*(None if ts[0] is None else torch.cat(ts).clone() for ts in zip(*parts)))   # clone: not inference tensors
@@ -232,26 +308,29 @@ class Editor:
         return EditResult(Image.fromarray(arrays[0]), None if m8 is None else Image.fromarray(arrays[1], 'L'),
                           Image.fromarray(arrays[2]))
 
-# %% ../nbs/05_edit.ipynb 21
+# %% ../nbs/05_edit.ipynb 24
 def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
-         image_size: int = IMAGE_SIZE, device='auto', crop: int | None = None, shift_y: int = 0, batch_size: int = 16):
+         image_size: int = IMAGE_SIZE, device='auto', crop: int | None = None, shift_y: int = 0, batch_size: int = 16,
+         precision: str | None = None, compile: bool | None = None):
     """Edit `image` (a path, PIL image, array, tensor [B,3,H,W] in [-1, 1], `FaceTensors` or a list) towards `value`
     (1/'add' or 0/'remove') of `attribute`, with the generator of `checkpoint` or `model` (a `Generator` trained at
-    `image_size`, or an `Editor`). Returns an `EditResult` (edited, mask, residual)."""
+    `image_size`, or an `Editor`). `precision`/`compile` as `Editor`'s (None: 'auto' / False, or an `Editor`'s own).
+    Returns an `EditResult` (edited, mask, residual)."""
     if (checkpoint is None) == (model is None): raise ValueError("pass exactly one of checkpoint= and model=")
-    if isinstance(model, Editor): return model.edit(image, attribute, value)
+    if isinstance(model, Editor): return model.using(precision, compile).edit(image, attribute, value)
     edit_value(value)
+    kw = dict(batch_size=batch_size, crop=crop, shift_y=shift_y, precision='auto' if precision is None else precision,
+              compile=False if compile is None else compile)
     if model is not None:
         p = next(model.parameters(), None)
-        ed = Editor(device=p.device if p is not None and device == 'auto' else device, batch_size=batch_size,
-                    crop=crop, shift_y=shift_y)
+        ed = Editor(device=p.device if p is not None and device == 'auto' else device, **kw)
         ed.add(attribute, model, image_size)
     else:
-        ed = Editor(device=device, batch_size=batch_size, crop=crop, shift_y=shift_y)
+        ed = Editor(device=device, **kw)
         ed.load(checkpoint, attribute)
     return ed.edit(image, attribute, value)
 
-# %% ../nbs/05_edit.ipynb 32
+# %% ../nbs/05_edit.ipynb 37
 def _show_items(images) -> tuple[list, list[str]]:
     "A list of editable items and their labels from paths, PIL images, tensors, a batch or a `FaceTensors`."
     if isinstance(images, FaceTensors):
@@ -295,13 +374,17 @@ def plot_edit(image, result: EditResult, title: str = '', axs=None):
     fig.tight_layout()
     return fig
 
-def editor_widget(editor: Editor, images, attributes: Sequence[str] | None = None):
+def editor_widget(editor, images, attributes: Sequence[str] | None = None, precision: str | None = None,
+                  compile: bool | None = None):
     """An ipywidgets editor: pick an image, an attribute and add/remove, see input | edit | mask | residual.
-    Returns a `VBox`; its `.controls` (image, attribute, direction), `.output`, `.result` (the last `EditResult`)
-    and `.renders` (how many times it drew) are there for scripting and tests."""
+    `editor`: an `Editor`, or checkpoints as `Editor` takes them; `precision`/`compile` as `Editor`'s (None: the
+    editor's own, 'auto' / False for checkpoints). Returns a `VBox`; its `.controls` (image, attribute, direction),
+    `.output`, `.result` (the last `EditResult`), `.editor` and `.renders` (how many times it drew) are there for
+    scripting and tests."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
     from IPython.display import display
+    editor = (editor if isinstance(editor, Editor) else Editor(editor)).using(precision, compile)
     items, labels = _show_items(images)
     attributes = tuple(attributes or editor.attributes)
     if not attributes: raise ValueError("the editor has no model loaded")
@@ -312,6 +395,7 @@ def editor_widget(editor: Editor, images, attributes: Sequence[str] | None = Non
     out = W.Output()
     box = W.VBox([W.HBox([pick, attr, way]), out])
     box.controls, box.output, box.result, box.renders = dict(image=pick, attribute=attr, direction=way), out, None, 0
+    box.editor = editor
 
     def render(*_):
         im = items[pick.value]

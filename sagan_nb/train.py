@@ -41,7 +41,7 @@ class TrainConfig:
     lambda_rec: float = 20.0         # λ1, dual reconstruction
     lambda_id: float = 100.0         # λ2, identity reconstruction
     init_std: float = 0.02
-    steps: int = 200_000             # generator updates (not in the paper; StarGAN's count)
+    steps: int = 200_000             # generator updates (not in the paper; StarGAN's code runs 200,000 D = 40,000 G updates)
     flip: bool = True                # random horizontal flips
     seed: int = 0
     device: str = 'auto'             # 'auto' → cuda when present, else cpu

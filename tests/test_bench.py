@@ -32,6 +32,10 @@ def test_quick_run_writes_complete_json(tmp_path):
     for k in ('generator_forward', 'discriminator_forward', 'train_iteration'): assert _positive(r['flops'][k])
     assert r['flops']['size'] == 32
     assert 'eager_fp32' in r['edit'] and 'eager_fp32' in r['train']
+    # the default editing path (sagan_nb.edit.Editor() as it comes) is measured, at the precision its 'auto' picks here
+    from sagan_nb.edit import resolve_precision
+    assert r['edit']['editor_default']['dtype'] == resolve_precision('auto', 'cpu')
+    assert 'editor_default (' in p.stdout and 'Editor() default' in p.stdout
     for name, e in r['edit'].items():
         assert 'error' not in e, (name, e.get('error'))
         for k in ('latency_ms_b1', 'images_per_s_b1', 'images_per_s_batch', 'flops_per_s_b1', 'frac_matmul'):
@@ -48,6 +52,13 @@ def test_quick_run_writes_complete_json(tmp_path):
     assert _positive(r['data']['batch_ms']) and _positive(r['data']['fraction_of_fastest_iteration'])
     # the goals are listed but not judged at the smoke run's toy shape
     assert r['goals'] and all(g['met'] is None for g in r['goals'])
+
+def test_editor_default_config(bench, capsys):
+    "`editor_default` is an editing config in the default lists; asking to train it is refused by name."
+    assert bench.CONFIGS['editor_default'].editor
+    assert 'editor_default' in bench.DEFAULTS['cpu'][0] and 'editor_default' not in bench.DEFAULTS['cpu'][1]
+    with pytest.raises(SystemExit): bench.main(['--quick', '--train-configs', 'editor_default', '--edit-configs', 'none'])
+    assert "'editor_default' is an editing config" in capsys.readouterr().err
 
 def test_paper_flops_from_the_model(bench):
     f = bench.model_flops(128, 32, 32)      # meta tensors: no arithmetic, well under a second

@@ -99,14 +99,22 @@ def test_export_then_edit(run_dir, face_png, capsys, tmp_path):
     assert run(capsys, 'edit', '--checkpoint', tmp_path / 'G.pt', face_png, tmp_path / 'o.png')[0] == 0
 
 def test_demo(capsys, tmp_path):
-    code, out, err = run(capsys, 'demo', '--out', tmp_path / 'demo')
+    "The README's main job (at the smoke budget): the synthetic grid, then every figure notebook through papermill."
+    code, out, err = run(capsys, 'demo', '--out', tmp_path / 'demo', '--budget', 'smoke')
     assert code == 0, err
     pngs = list((tmp_path / 'demo').glob('*.png'))
     assert pngs and all(str(p) in out for p in pngs)
-    assert Image.open(pngs[0]).size[0] > 64
+    assert Image.open(tmp_path / 'demo' / 'synthetic_faces.png').size[0] > 64
+    names = {p.name for p in pngs}
+    for want in ('fig01_whole_vs_local.png', 'fig03_attention_Eyeglasses.png', 'fig04_Eyeglasses.png',
+                 'fig06_No_Beard.png', 'fig08_augmentation.png', 'fig09_lfw_Smiling.png', 'fig10_roc_celeba.png',
+                 'fig11_roc_lfw.png'):
+        assert want in names, want
+    nbs = sorted((tmp_path / 'demo' / 'notebooks').glob('*.ipynb'))
+    assert len(nbs) == 6
 
 def test_help_everywhere(capsys):
-    for cmd in ([], ['train'], ['edit'], ['export'], ['demo']):
+    for cmd in ([], ['train'], ['edit'], ['export'], ['figures'], ['demo']):
         code, out, err = run(capsys, *cmd, '--help')
         assert code == 0 and out.startswith('usage: sagan_nb'), (cmd, out, err)
     assert run(capsys)[0] == 2                                                                   # no command

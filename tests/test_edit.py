@@ -1,4 +1,4 @@
-"Editing beyond the notebook's checks: paste-back exactness, framing, several attributes, errors, the widget, GPU."
+"Editing beyond the notebook's checks: paste-back exactness, framing, several attributes, errors, the widget, precision, GPU."
 import contextlib, io
 from pathlib import Path
 import numpy as np
@@ -8,7 +8,9 @@ from sagan_nb.data import CorruptImageError, MissingDataError, UnknownAttributeE
 from sagan_nb.models import GenOutput
 from sagan_nb.synth import synth_tensors
 from sagan_nb.train import ConfigMismatchError, TrainConfig, Trainer, export_generator, load_generator
-from sagan_nb.edit import Editor, EditResult, edit, edit_value, editor_widget, paste_back, to_model
+import sagan_nb.edit as edit_mod
+from sagan_nb.edit import Editor, EditResult, edit, edit_value, editor_widget, paste_back, to_model, resolve_precision
+from sagan_nb.data import to_uint8
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8, steps=2,
                    device='cpu')
@@ -51,7 +53,7 @@ class HalfMask(torch.nn.Module):
 def test_tensor_batch_is_the_generator(ckpt):
     G, cfg = load_generator(ckpt)
     x = to_float(synth_tensors(5, size=32, seed=1).images)
-    r = Editor(ckpt, device='cpu', batch_size=2).edit(x, 'Smiling', 'remove')
+    r = Editor(ckpt, device='cpu', batch_size=2, precision='fp32').edit(x, 'Smiling', 'remove')
     with torch.no_grad(): o = G(x, torch.zeros(5))
     assert isinstance(r, EditResult)
     torch.testing.assert_close(r.edited, o.edited, rtol=0, atol=1e-5)
@@ -59,7 +61,8 @@ def test_tensor_batch_is_the_generator(ckpt):
     torch.testing.assert_close(r.residual, r.edited - x)
     assert not r.edited.is_inference()                           # usable outside inference mode
     with torch.no_grad(): o1 = G(x, torch.ones(5))
-    torch.testing.assert_close(edit(x, 'Smiling', 1, checkpoint=ckpt, device='cpu').edited, o1.edited, rtol=0, atol=1e-5)
+    torch.testing.assert_close(edit(x, 'Smiling', 1, checkpoint=ckpt, device='cpu', precision='fp32').edited, o1.edited,
+                               rtol=0, atol=1e-5)
 
 def test_pil_paste_back_keeps_size_and_outside(ckpt, photo):
     r = Editor(ckpt, device='cpu').edit(photo, 'Smiling', 1)
@@ -71,9 +74,10 @@ def test_pil_paste_back_keeps_size_and_outside(ckpt, photo):
     assert m[:6].max() == 0 and m[54:].max() == 0 and m[6:54].min() > 0
     np.testing.assert_array_equal(np.asarray(r.residual), np.abs(e.astype(int) - p.astype(int)))
 
-def test_zero_mask_leaves_pixels_exactly(ckpt, photo):
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_zero_mask_leaves_pixels_exactly(ckpt, photo, precision):
     G, _ = load_generator(ckpt)
-    ed = Editor(device='cpu').add('Smiling', HalfMask(G), 32)
+    ed = Editor(device='cpu', precision=precision).add('Smiling', HalfMask(G), 32)
     e, p = np.asarray(ed.edit(photo, 'Smiling', 1).edited), np.asarray(photo)
     # model pixels 0..15 have mask 0; a full-size column j (crop 48 → 32) reads model columns near j·32/48, so
     # columns 0..21 only see mask-0 pixels through the bilinear upsampling
@@ -82,7 +86,12 @@ def test_zero_mask_leaves_pixels_exactly(ckpt, photo):
     assert (e[:6] == p[:6]).all() and (e[54:] == p[54:]).all()
     # and the trained generator with its attention pushed to ~0 (b ≈ 1e-13) gives the photo back bit for bit
     with torch.no_grad(): G.san[-2].bias.fill_(-30.)
-    assert (np.asarray(edit(photo, 'Smiling', 0, model=G, image_size=32).edited) == p).all()
+    assert (np.asarray(edit(photo, 'Smiling', 0, model=G, image_size=32, precision=precision).edited) == p).all()
+    # float tensors at the model's size: where the mask is exactly 0 the output is the input, bit for bit
+    x = to_float(synth_tensors(3, size=32, seed=5).images)
+    r = ed.edit(x, 'Smiling', 1)
+    assert r.edited.dtype == torch.float32 and (r.mask[..., :16] == 0).all()
+    assert torch.equal(r.edited[..., :16], x[..., :16]) and (r.residual[..., :16] == 0).all()
 
 def test_crop_parameters_frame_the_edit(ckpt, photo):
     G, _ = load_generator(ckpt)
@@ -147,8 +156,8 @@ def test_file_errors_name_the_file(ckpt, tmp_path):
 def test_exported_half_precision_generator(ckpt, tmp_path):
     p = export_generator(ckpt, tmp_path / 'G.pt')
     x = to_float(synth_tensors(3, size=32, seed=1).images)
-    a = Editor(ckpt, device='cpu').edit(x, 'Smiling', 1).edited
-    b = Editor(p, device='cpu').edit(x, 'Smiling', 1).edited
+    a = Editor(ckpt, device='cpu', precision='fp32').edit(x, 'Smiling', 1).edited     # the export's rounding alone
+    b = Editor(p, device='cpu', precision='fp32').edit(x, 'Smiling', 1).edited
     torch.testing.assert_close(a, b, rtol=0, atol=0.02)
 
 def test_widget_builds_and_rerenders(ckpt, ckpt_eyeglasses, photo):
@@ -167,10 +176,97 @@ def test_widget_builds_and_rerenders(ckpt, ckpt_eyeglasses, photo):
         assert len(w2.controls['image'].options) == 3
     plt.close('all')
 
+# ---- precision and compile ---------------------------------------------------------------------------------------
+def _cpu_flags() -> set:
+    try: text = Path('/proc/cpuinfo').read_text()
+    except OSError: pytest.skip('no /proc/cpuinfo')
+    line = next((l for l in text.splitlines() if l.startswith('flags')), '')
+    return set(line.split(':', 1)[-1].split())
+
+def test_cpu_bf16_detection_matches_the_cpu_flags():
+    "The detection agrees with what the kernel reports: AVX512-BF16 dot products or AMX tiles."
+    flags = _cpu_flags()
+    assert edit_mod.cpu_has_bf16() == bool({'avx512_bf16', 'amx_tile'} & flags), sorted(f for f in flags if 'bf16' in f or 'amx' in f)
+
+@pytest.mark.parametrize('has_bf16', [True, False])
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_it(ckpt, monkeypatch, has_bf16):
+    monkeypatch.setattr(edit_mod, 'cpu_has_bf16', lambda: has_bf16)
+    want = 'bf16' if has_bf16 else 'fp32'
+    ed = Editor(ckpt, device='cpu')                                          # the default: precision='auto'
+    assert ed.precision_asked == 'auto' and ed.precision == want and resolve_precision('auto', 'cpu') == want
+    assert f'precision=auto->{want}' in repr(ed)
+    assert Editor(ckpt, device='cpu', precision='fp32').precision == 'fp32'  # explicit values are not overridden
+    assert Editor(ckpt, device='cpu', precision='bf16').precision == 'bf16'
+    # and the default path really runs at that precision, also through edit() and the widget
+    G, _ = load_generator(ckpt)
+    x = to_float(synth_tensors(3, size=32, seed=1).images)
+    with torch.no_grad(): want_fp32 = G(x, torch.ones(3)).edited
+    for r in (ed.edit(x, 'Smiling', 1), edit(x, 'Smiling', 1, checkpoint=ckpt, device='cpu'),
+              edit(x, 'Smiling', 1, model=G, image_size=32)):
+        assert r.edited.dtype == torch.float32
+        assert torch.equal(r.edited, want_fp32) != has_bf16                     # bf16 rounds somewhere, fp32 does not
+        torch.testing.assert_close(r.edited, want_fp32, rtol=0, atol=0.05)
+    import ipywidgets  # noqa: F401  (the widget needs it)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert editor_widget(ckpt, [x[0]]).editor.precision == want
+        assert editor_widget(ckpt, [x[0]], precision='fp32').editor.precision == 'fp32'
+    import matplotlib.pyplot as plt; plt.close('all')
+
+def test_bf16_edits_agree_with_fp32(ckpt, photo):
+    "Same faces, both precisions: float32 results on the CPU, a fraction of a grey level apart on average."
+    e32, e16 = Editor(ckpt, device='cpu', precision='fp32'), Editor(ckpt, device='cpu', precision='bf16')
+    x = to_float(synth_tensors(16, size=32, seed=3).images)
+    a, b = e32.edit(x, 'Smiling', 1), e16.edit(x, 'Smiling', 1)
+    for t in (*b,): assert t.dtype == torch.float32 and t.device.type == 'cpu' and not t.is_inference()
+    levels = (to_uint8(a.edited).int() - to_uint8(b.edited).int()).abs().float()
+    assert 0 < levels.mean() < 1 and levels.max() <= 8, (levels.mean(), levels.max())
+    assert (a.mask - b.mask).abs().max() < 0.02
+    torch.testing.assert_close(b.residual, b.edited - x)
+    pa, pb = np.asarray(e32.edit(photo, 'Smiling', 1).edited).astype(int), np.asarray(e16.edit(photo, 'Smiling', 1).edited).astype(int)
+    assert np.abs(pa - pb).mean() < 1 and (pa[:6] == pb[:6]).all()              # outside the crop: both untouched
+    # `using` switches precision on the same loaded models; edit() keeps an Editor's own precision unless told
+    assert e16.using(precision='fp32').models['Smiling'] is e16.models['Smiling']
+    torch.testing.assert_close(e16.using(precision='fp32').edit(x, 'Smiling', 1).edited, a.edited, rtol=0, atol=1e-6)
+    torch.testing.assert_close(edit(x, 'Smiling', 1, model=e16).edited, b.edited, rtol=0, atol=0)
+    torch.testing.assert_close(edit(x, 'Smiling', 1, model=e16, precision='fp32').edited, a.edited, rtol=0, atol=1e-6)
+    assert e16.precision == 'bf16'                                               # untouched by using()
+
+def test_bad_precision_is_refused_by_name(ckpt, photo):
+    for bad in ('fp16', 'float32', 'BF16', None, 16):
+        with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'auto'"):
+            Editor(ckpt, device='cpu', precision=bad)
+    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'auto'; got 'half'"):
+        edit(photo, 'Smiling', 1, checkpoint=ckpt, device='cpu', precision='half')
+    ed = Editor(ckpt, device='cpu')
+    with pytest.raises(ValueError, match="precision must be one of"): ed.using(precision='fp64')
+    with pytest.raises(ValueError, match="precision must be one of"): edit(photo, 'Smiling', 1, model=ed, precision='x')
+    with pytest.raises(ValueError, match="precision must be one of"): editor_widget(ed, [photo], precision='bf32')
+    with pytest.raises(TypeError, match='compile must be True or False'): Editor(ckpt, device='cpu', compile='yes')
+
+@pytest.mark.slow
+def test_compiled_editor_matches_eager(ckpt):
+    "compile=True: torch.compile at the first edit (one shape; seconds with a warm inductor cache, ~1 min cold), the same results (fp32)."
+    torch._dynamo.reset()
+    ec = Editor(ckpt, device='cpu', precision='fp32', compile=True, batch_size=4)
+    assert 'compile=True' in repr(ec) and not ec._compiled                      # lazily: nothing compiled yet
+    x = to_float(synth_tensors(4, size=32, seed=1).images)
+    a = ec.edit(x, 'Smiling', 1)
+    assert 'Smiling' in ec._compiled
+    b = Editor(ckpt, device='cpu', precision='fp32').edit(x, 'Smiling', 1)
+    torch.testing.assert_close(a.edited, b.edited, rtol=0, atol=1e-4)
+    torch.testing.assert_close(a.mask, b.mask, rtol=0, atol=1e-4)
+    torch._dynamo.reset()
+
 @pytest.mark.gpu
 def test_cuda_matches_cpu(ckpt):
     x = to_float(synth_tensors(4, size=32, seed=1).images)
-    a = Editor(ckpt, device='cpu').edit(x, 'Smiling', 1)
-    b = Editor(ckpt, device='cuda').edit(x, 'Smiling', 1)
+    a = Editor(ckpt, device='cpu', precision='fp32').edit(x, 'Smiling', 1)
+    b = Editor(ckpt, device='cuda', precision='fp32').edit(x, 'Smiling', 1)
     assert b.edited.device.type == 'cpu'
     torch.testing.assert_close(a.edited, b.edited, rtol=0, atol=2e-3)
+    # the default on a GPU with bf16 tensor cores (compute capability 8.0+) is bf16: close to fp32, float32 results
+    d = Editor(ckpt, device='cuda')
+    assert d.precision == ('bf16' if torch.cuda.get_device_capability() >= (8, 0) else 'fp32')
+    c = d.edit(x, 'Smiling', 1)
+    assert c.edited.dtype == torch.float32 and c.edited.device.type == 'cpu'
+    torch.testing.assert_close(a.edited, c.edited, rtol=0, atol=0.1)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ['data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'metrics', 'experiments', 'cli']
+ORDER = ['data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'metrics', 'verification', 'experiments', 'cli']
 
 def _cfg():
     c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT / 'settings.ini'); return c['DEFAULT']
@@ -41,7 +41,8 @@ def test_wheel_contains_the_library(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     whl, = tmp_path.glob('sagan_nb-*.whl')
     names = zipfile.ZipFile(whl).namelist()
-    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'cli']:
+    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'metrics',
+              'verification', 'experiments', 'cli']:
         assert f'sagan_nb/{m}.py' in names, m
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert 'sagan_nb = sagan_nb.cli:main' in meta

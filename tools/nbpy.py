@@ -3,15 +3,16 @@
     python tools/nbpy.py to-nb  nbs/00_data.py   # writes nbs/00_data.ipynb (outputs dropped)
     python tools/nbpy.py to-py  nbs/00_data.ipynb  # writes nbs/00_data.py
 
-Cells are separated by `# %%` lines; `# %% [markdown]` starts a markdown cell whose lines are `# `-prefixed.
+Cells are separated by `# %%` lines; `# %% [markdown]` starts a markdown cell whose lines are `# `-prefixed;
+`# %% tags=["parameters"]` gives a code cell tags (papermill's parameters cell).
 The `.py` scratch files are git-ignored: edit, convert back, delete.
 """
-import sys, json
+import sys, json, re
 from pathlib import Path
 import nbformat
 
 def py2nb(src: Path) -> Path:
-    cells, kind, buf = [], None, []
+    cells, kind, buf, tags = [], None, [], []
     def flush():
         if kind is None: return
         while buf and not buf[-1].strip(): buf.pop()
@@ -19,11 +20,15 @@ def py2nb(src: Path) -> Path:
         if kind == 'md':
             text = '\n'.join(l[2:] if l.startswith('# ') else l[1:] if l.startswith('#') else l for l in buf)
             cells.append(nbformat.v4.new_markdown_cell(text))
-        else: cells.append(nbformat.v4.new_code_cell('\n'.join(buf)))
+        else:
+            cells.append(nbformat.v4.new_code_cell('\n'.join(buf)))
+            if tags: cells[-1].metadata['tags'] = list(tags)
     for line in Path(src).read_text().splitlines():
         if line.startswith('# %%'):
             flush(); buf.clear()
             kind = 'md' if '[markdown]' in line else 'code'
+            m = re.search(r'tags=(\[.*\])', line)
+            tags[:] = json.loads(m.group(1)) if m else []
         else:
             if kind is None: kind = 'code'
             buf.append(line)
@@ -42,7 +47,9 @@ def nb2py(src: Path) -> Path:
     for c in nb.cells:
         if c.cell_type == 'markdown':
             parts.append('# %% [markdown]\n' + '\n'.join(('# ' + l) if l else '#' for l in c.source.splitlines()))
-        else: parts.append('# %%\n' + c.source)
+        else:
+            tags = c.get('metadata', {}).get('tags')
+            parts.append('# %%' + (f' tags={json.dumps(tags)}' if tags else '') + '\n' + c.source)
     out = Path(src).with_suffix('.py')
     out.write_text('\n\n'.join(parts) + '\n')
     return out

@@ -1,0 +1,81 @@
+"The figure study: budgets against the papers, models trained once and reused, given checkpoints, the figure notebooks."
+import json
+from dataclasses import replace
+from pathlib import Path
+import pytest, torch
+from sagan_nb.data import to_float, ATTRIBUTES
+from sagan_nb.train import method_config, load_checkpoint, ConfigMismatchError, ARCH_KEYS
+from sagan_nb.experiments import (BUDGETS, FIGURES, Study, train_models, shifted_faces, with_judged_attributes,
+                                  comparison_table, residual, figures_dir)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.mark.parametrize('method', ['sagan', 'stargan', 'cyclegan', 'resgan'])
+def test_full_budget_is_each_papers_configuration(method):
+    "Under `full` every method trains at 128 px with its own paper's settings (only logging cadence differs)."
+    got, paper = BUDGETS['full'].config(method, 'Smiling'), method_config(method, attribute='Smiling', image_size=128)
+    for k in ARCH_KEYS + ('lr', 'n_critic', 'batch_size', 'lambda_gp', 'lambda_rec', 'lambda_id', 'beta1', 'hparams'):
+        assert getattr(got, k) == getattr(paper, k), k
+
+def test_every_figure_has_a_parameterised_notebook():
+    for name in FIGURES:
+        nb = json.loads((figures_dir() / f'{name}.ipynb').read_text())
+        tagged = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+        assert len(tagged) == 1, name
+        src = ''.join(tagged[0]['source'])
+        for p in ('data_root', 'budget', 'out_dir', 'work_dir', 'device', 'checkpoints'): assert f'{p} =' in src, (name, p)
+        assert not any(c.get('outputs') for c in nb['cells'] if c['cell_type'] == 'code'), f'{name} is committed with outputs'
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+    s = Study(budget='smoke', work_dir=tmp_path_factory.mktemp('work'), progress=False)
+    s.train(['sagan', 'stargan'], ['Smiling'])
+    return s
+
+def test_models_are_trained_once_and_resumed_for_more_steps(study):
+    ck = study.run_dir('sagan', 'Smiling') / 'checkpoint.pt'
+    before = ck.stat().st_mtime_ns
+    assert study.train(['sagan', 'stargan'], ['Smiling']) == {}                  # done: nothing retrained
+    assert ck.stat().st_mtime_ns == before
+    more = {'sagan-Smiling': replace(study.config('sagan', 'Smiling'), steps=4)}
+    assert list(train_models(more, study.faces('train'), study.work_dir, workers=1, progress=False)) == ['sagan-Smiling']
+    h = load_checkpoint(ck)
+    assert h['step'] == 4 and h['history']['step'][:2] == [1, 2]                # resumed from step 2, not restarted
+
+def test_a_run_of_another_architecture_is_refused_by_name(study):
+    other = {'sagan-Smiling': replace(study.config('sagan', 'Smiling'), conv_dim=4)}
+    with pytest.raises(ConfigMismatchError, match='conv_dim'):
+        train_models(other, study.faces('train'), study.work_dir, workers=1, progress=False)
+
+def test_given_checkpoints_are_used_instead_of_training(study, tmp_path):
+    ck = study.run_dir('sagan', 'Smiling') / 'checkpoint.pt'
+    s2 = Study(budget='smoke', work_dir=tmp_path, checkpoints={'sagan:Smiling': ck}, progress=False)
+    x = to_float(s2.faces('test').images[:2])
+    torch.testing.assert_close(s2.outputs('sagan', 'Smiling', x, 1).edited, study.outputs('sagan', 'Smiling', x, 1).edited)
+    assert not (tmp_path / 'smoke' / 'runs').exists()                           # nothing trained
+    s3 = Study(budget='smoke', work_dir=tmp_path, checkpoints={'sagan:Eyeglasses': ck}, progress=False)
+    with pytest.raises(ValueError, match='sagan/Smiling, given for sagan/Eyeglasses'): s3.generator('sagan', 'Eyeglasses')
+
+def test_shifted_faces_are_unseen_and_framed_differently():
+    a = shifted_faces(64, 32)
+    train = Study(budget='smoke').faces('train')
+    assert not set(a.names) & set(train.names)
+    # smaller in the frame: the true masks (beard, mouth) cover less of the image than on the training faces
+    assert a.masks.float().mean() < 0.9 * train.masks[:64].float().mean()
+
+def test_unlabelled_faces_get_the_judges_attributes(study):
+    faces = study.faces('test')
+    bare = replace(faces, attrs=torch.zeros(len(faces), 0), attr_names=())
+    got = with_judged_attributes(study, bare)
+    assert got.attr_names == tuple(ATTRIBUTES) and set(got.attrs.unique().tolist()) <= {0.0, 1.0}
+    assert with_judged_attributes(study, faces) is faces
+
+def test_comparison_table_measures_every_method_and_attribute(study):
+    rows = comparison_table(study, study.faces('test'), methods=('stargan', 'sagan'), attributes=('Smiling',))
+    assert [(r['method'], r['attribute']) for r in rows] == [('StarGAN', 'Smiling'), ('SaGAN', 'Smiling')]
+    assert 'mask_iou' in rows[1] and 'mask_iou' not in rows[0]                 # only SaGAN has a mask
+    assert all(0 <= r['acc'] <= 1 and r['mae_out'] >= 0 for r in rows)
+
+def test_residual_is_zero_for_an_unchanged_face():
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    assert residual(x, x).abs().max() == 0 and residual(x, -x).max() > 0
