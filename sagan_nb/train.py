@@ -20,7 +20,7 @@ from .losses import d_loss, g_loss
 __all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'TrainConfig', 'ConfigMismatchError', 'NonFiniteLossError',
            'Method', 'register_method', 'get_method', 'method_config', 'check_config', 'save_atomic', 'load_checkpoint',
            'config_from', 'build_generator', 'load_generator', 'export_generator', 'setup_distributed', 'sagan_d_step',
-           'sagan_g_step', 'Trainer', 'plot_history']
+           'sagan_g_step', 'sagan_amn_warmup', 'Trainer', 'plot_history']
 
 # %% ../nbs/04_train.ipynb 6
 @dataclass
@@ -72,6 +72,7 @@ class Method:
     paper: dict = field(default_factory=dict)    # `TrainConfig` fields whose paper value differs from SaGAN's
     hparams: dict = field(default_factory=dict)  # method-only knobs and their defaults (overridden by cfg.hparams)
     arch_hparams: tuple[str, ...] = ()           # the hparams that change the networks (part of a checkpoint's identity)
+    warmup: Callable | None = None               # (trainer) -> None: run once before iteration 1 (e.g. SaGAN's AMN warm-up)
 
     def hp(self, cfg: TrainConfig) -> dict:
         "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
@@ -194,12 +195,34 @@ def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, c
     "SaGAN's generator objective 𝓛_G for flipping every face's attribute."
     return g_loss(G, D, x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id)[0]
 
+def sagan_amn_warmup(t) -> None:
+    "Optional (hparam `amn_warmup`, 0 in the paper): train the AMN alone to reproduce its input for that many batches."
+    n = t.method.hp(t.cfg)['amn_warmup']
+    if not n: return
+    amn = t.G.amn
+    opt = torch.optim.Adam(amn.parameters(), t.cfg.lr, (t.cfg.beta1, t.cfg.beta2))
+    first = None
+    for _ in range(int(n)):
+        x, c, _ = t.next_batch()
+        with t._autocast():
+            cmap = c.reshape(-1, 1, 1, 1).to(x.dtype).expand(len(x), 1, *x.shape[2:])
+            loss = (amn(torch.cat([x, cmap], 1)) - x).abs().float().mean()
+        opt.zero_grad(set_to_none=True); loss.backward()
+        if t.world > 1:                                              # keep the replicas identical
+            for p in amn.parameters():
+                if p.grad is not None: dist.all_reduce(p.grad); p.grad /= t.world
+        opt.step()
+        if not torch.isfinite(loss): raise NonFiniteLossError(f"AMN warm-up: L1 is {loss.item()}")
+        first = loss.item() if first is None else first
+    t.events.append(f"AMN warm-up: {n} batches, L1 {first:.3f} -> {loss.item():.3f}")
+
 SAGAN = register_method(Method(
     'sagan', 'SaGAN',
     build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res), cfg.init_std),
     build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
-    show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean')))
+    show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
+    hparams=dict(amn_warmup=0), warmup=sagan_amn_warmup))
 
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
@@ -232,6 +255,7 @@ class Trainer:
         self.perm = torch.randperm(self.n, generator=self.rng)
         self.history = {k: [] for k in ('step',) + self.log_keys}
         self.events: list[str] = []
+        self._warmed = False                                     # the method's warm-up ran (it runs once, at step 0)
         self._pending = []
         self.sample_idx = torch.arange(min(8, self.n))
         if resume is not None: self.load_state(load_checkpoint(resume), str(resume))
@@ -382,6 +406,8 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, disable=not self.progress or self.rank != 0,
                    desc=f'{self.method.title} {cfg.attribute}', dynamic_ncols=True)
         self.G.train(); self.D.train()
+        if self.step == 0 < total and self.method.warmup is not None and not self._warmed:
+            self.method.warmup(self); self._warmed = True
         try:
             while self.step < total:
                 self.train_step(); bar.update(1)
@@ -394,7 +420,7 @@ class Trainer:
         self._flush()
         return self.history
 
-# %% ../nbs/04_train.ipynb 23
+# %% ../nbs/04_train.ipynb 25
 def plot_history(h, smooth: int = 10):
     "Loss and mask curves of a run: `h` is a Trainer, a history dict, or a run folder with log.json."
     import matplotlib.pyplot as plt

@@ -79,3 +79,19 @@ def test_comparison_table_measures_every_method_and_attribute(study):
 def test_residual_is_zero_for_an_unchanged_face():
     x = torch.rand(2, 3, 8, 8) * 2 - 1
     assert residual(x, x).abs().max() == 0 and residual(x, -x).max() > 0
+
+@pytest.mark.slow
+def test_figures_run_on_real_celeba_and_lfw(data_root, tmp_path):
+    "The same notebooks with a data root: CelebA's identity split for the models, LFW for Fig. 9 and Fig. 11 (smoke budget)."
+    from sagan_nb.experiments import run_figures
+    out = tmp_path / 'out'
+    run_figures(out, data_root, 'smoke', only=['fig09', 'fig10'], progress=False)
+    assert (out / 'fig09_lfw_Smiling.png').exists() and (out / 'fig11_roc_lfw.png').exists()
+    rows = json.loads((out / 'table_fig10_11.json').read_text())
+    lfw = [r for r in rows if r['name'].startswith('LFW')]
+    assert len(lfw) == 2 and all(r['genuine'] == 3000 and r['impostor'] == 3000 for r in lfw)   # View 2: 10 × 300 + 300
+    assert all(r['acc_protocol'] == '10-fold' for r in lfw)
+    celeba = [r for r in rows if r['name'].startswith('CelebA')]
+    assert len(celeba) == 2 and celeba[0]['genuine'] > 1000               # every test person with 2+ photos
+    table = json.loads((out / 'table_fig09.json').read_text())
+    assert {r['region'] for r in table} == {'landmark box'}               # LFW has no masks: the landmark regions
