@@ -8,9 +8,9 @@ import argparse, json, os, sys, time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 import torch
-from .data import CELEBA_ATTRIBUTES, DataError, check_attributes
+from .data import CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes
 from .synth import load_faces, save_demo_grid
-from .experiments import BUDGETS, FIGURES, run_figures
+from .experiments import BUDGETS, FIGURES, parse_checkpoints, run_figures
 from .train import (TrainConfig, Trainer, ConfigMismatchError, NonFiniteLossError, config_from,
                             load_checkpoint, export_generator, METHODS, get_method, method_config)
 from .edit import Editor, checkpoint_file, edit_value
@@ -232,10 +232,11 @@ def _checkpoints(items: list[str]) -> dict:
     out = {}
     for it in items:
         k, eq, v = it.partition('=')
-        m, colon, a = k.partition(':')
-        if not (eq and colon and m and a and v): raise UsageError(f"--checkpoint takes METHOD:ATTRIBUTE=PATH, got {it!r}")
-        if m not in METHODS: raise UsageError(f"--checkpoint {it!r}: unknown method {m!r}; known: {', '.join(METHODS)}")
-        out[f'{m}:{a}'] = checkpoint_file(Path(v))
+        if not (eq and k and v): raise UsageError(f"--checkpoint takes METHOD:ATTRIBUTE=PATH, got {it!r}")
+        try: parse_checkpoints({k: v})                        # the same checks as Study's and run_figures'
+        except (ValueError, UnknownAttributeError) as e:
+            raise UsageError(f"--checkpoint takes METHOD:ATTRIBUTE=PATH; {it!r}: {e}") from None
+        out[k] = checkpoint_file(Path(v))
     return out
 
 def cmd_figures(args) -> int:

@@ -18,8 +18,9 @@ from .models import GenOutput
 from .train import TrainConfig, ConfigMismatchError, load_generator
 
 # %% auto 0
-__all__ = ['PRECISIONS', 'edit_value', 'open_image', 'to_model', 'paste_back', 'EditResult', 'cpu_has_bf16', 'cuda_has_bf16',
-           'resolve_precision', 'fp32_output', 'checkpoint_file', 'Editor', 'edit', 'plot_edit', 'editor_widget']
+__all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'open_image', 'to_model', 'paste_back', 'EditResult', 'cpu_has_bf16',
+           'cuda_has_bf16', 'resolve_precision', 'fp32_output', 'checkpoint_file', 'Editor', 'edit', 'plot_edit',
+           'editor_widget']
 
 # %% ../nbs/05_edit.ipynb 6
 def edit_value(value) -> int:
@@ -34,6 +35,18 @@ def edit_value(value) -> int:
                      f"got {value!r}")
 
 # %% ../nbs/05_edit.ipynb 9
+def edit_values(value, n: int) -> torch.Tensor:
+    "Float targets [n] in {0, 1}: `value` as `edit_value` takes it for every face, or a sequence/tensor of one per face."
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0: value = value.item()
+    if isinstance(value, (list, tuple)): value = [edit_value(v) for v in value]
+    if not isinstance(value, (torch.Tensor, np.ndarray, list)): return torch.full((n,), float(edit_value(value)))
+    v = torch.as_tensor(value).float().flatten()
+    if len(v) != n: raise ValueError(f"{len(v)} target values for {n} faces: give one value, or one per face")
+    if not ((v == 0) | (v == 1)).all():
+        raise ValueError(f"target values must be 1 (add) or 0 (remove), got {sorted(set(v.tolist()) - {0.0, 1.0})[:5]}")
+    return v
+
+# %% ../nbs/05_edit.ipynb 12
 def open_image(path) -> Image.Image:
     "The image file `path` as an RGB PIL image. Raises `MissingDataError` / `CorruptImageError`, naming the file."
     path = Path(path)
@@ -44,7 +57,7 @@ def open_image(path) -> Image.Image:
             return ImageOps.exif_transpose(im).convert('RGB')
     except Exception as e: raise CorruptImageError(f"cannot decode image {path}: {type(e).__name__}: {e}") from None
 
-# %% ../nbs/05_edit.ipynb 12
+# %% ../nbs/05_edit.ipynb 15
 def to_model(images: torch.Tensor, size: int, box: tuple[int, int, int, int]) -> torch.Tensor:
     "The `box` (left, top, right, bottom) of float images [B,3,H,W], resized to [B,3,size,size]."
     l, t, r, b = box
@@ -69,14 +82,14 @@ def paste_back(images: torch.Tensor, small: torch.Tensor, edited: torch.Tensor, 
     m[..., t:b, l:r] = up(mask)
     return out, m, out - images
 
-# %% ../nbs/05_edit.ipynb 16
+# %% ../nbs/05_edit.ipynb 19
 class EditResult(NamedTuple):
     "One edit: the edited image, the attention mask and the residual, in the input's kind (see the table above)."
     edited: Any
     mask: Any
     residual: Any
 
-# %% ../nbs/05_edit.ipynb 18
+# %% ../nbs/05_edit.ipynb 21
 PRECISIONS = ('fp32', 'bf16', 'auto')
 
 def cpu_has_bf16() -> bool:
@@ -117,7 +130,7 @@ def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
     if o.mask is None or o.amn is None: return o
     return o._replace(edited=o.amn * o.mask + x * (1 - o.mask))
 
-# %% ../nbs/05_edit.ipynb 21
+# %% ../nbs/05_edit.ipynb 24
 def _resolve_device(device) -> torch.device:
     if str(device) == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(device)
@@ -145,7 +158,7 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
                          f"[{x.min():.3g}, {x.max():.3g}]")
     return x
 
-# %% ../nbs/05_edit.ipynb 22
+# %% ../nbs/05_edit.ipynb 25
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
@@ -227,9 +240,10 @@ class Editor:
         return self._compiled[attribute]
 
     def run(self, x: torch.Tensor, attribute: str, value=1) -> GenOutput:
-        """The generator on float faces [B,3,S,S] at the model's size, in batches, at the editor's precision; results
-        float32 on the CPU (mask None without attention)."""
-        G, v = self._runner(attribute), edit_value(value)
+        """The generator on float faces [B,3,S,S] at the model's size towards `value` (one for all, or one per face:
+        see `edit_values`), in batches, at the editor's precision; results float32 on the CPU (mask None without
+        attention)."""
+        G, v = self._runner(attribute), edit_values(value, len(x))
         bf16 = self.precision == 'bf16'
         size = self.sizes[attribute]
         if x.ndim != 4 or x.shape[1:] != (3, size, size):
@@ -239,7 +253,7 @@ class Editor:
             for i in range(0, len(x), self.batch_size):
                 xb = x[i:i + self.batch_size].to(self.device, torch.float32)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    o = G(xb, torch.full((len(xb),), float(v), device=self.device))
+                    o = G(xb, v[i:i + self.batch_size].to(self.device))
                 if bf16: o = fp32_output(o, xb)                                  # the blend in fp32
                 parts.append([None if t is None else t.float().cpu() for t in o])   # mask None: no attention
         if not parts: return GenOutput(*(x.new_zeros(0, k, size, size) for k in (3, 1, 3)))
@@ -308,7 +322,7 @@ class Editor:
         return EditResult(Image.fromarray(arrays[0]), None if m8 is None else Image.fromarray(arrays[1], 'L'),
                           Image.fromarray(arrays[2]))
 
-# %% ../nbs/05_edit.ipynb 24
+# %% ../nbs/05_edit.ipynb 27
 def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
          image_size: int = IMAGE_SIZE, device='auto', crop: int | None = None, shift_y: int = 0, batch_size: int = 16,
          precision: str | None = None, compile: bool | None = None):
@@ -330,7 +344,7 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
         ed.load(checkpoint, attribute)
     return ed.edit(image, attribute, value)
 
-# %% ../nbs/05_edit.ipynb 37
+# %% ../nbs/05_edit.ipynb 40
 def _show_items(images) -> tuple[list, list[str]]:
     "A list of editable items and their labels from paths, PIL images, tensors, a batch or a `FaceTensors`."
     if isinstance(images, FaceTensors):

@@ -16,14 +16,15 @@ from .synth import load_faces, face_params, face_attrs, render_faces, synth_name
 from .models import GenOutput
 from .train import TrainConfig, Trainer, method_config, load_checkpoint, load_generator, check_config, config_from, METHODS
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
+from .edit import Editor
 from .metrics import (AttributeClassifier, train_attribute_classifier, save_classifier, load_classifier, classifier_accuracy, edit_metrics, metrics_table)
 
 # %% auto 0
 __all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'BUDGETS', 'SHIFT_START', 'FIGURES', 'VERIFY_TEST_START',
            'VERIFY_PAIRS_START', 'Budget', 'get_budget', 'train_models', 'shifted_params', 'shifted_faces',
-           'run_generator', 'Study', 'residual', 'show_rows', 'flip_targets', 'attention_rows', 'comparison_rows',
-           'save_figure', 'comparison_table', 'save_table', 'figures_dir', 'run_figures', 'with_judged_attributes',
-           'verification_data', 'save_verification']
+           'parse_checkpoints', 'Study', 'residual', 'show_rows', 'flip_targets', 'attention_rows', 'comparison_rows',
+           'save_figure', 'comparison_table', 'save_table', 'figures_dir', 'training_notes', 'run_figures',
+           'with_judged_attributes', 'verification_data', 'save_verification']
 
 # %% ../nbs/10_experiments.ipynb 4
 METHOD_ORDER = ('cyclegan', 'stargan', 'resgan', 'sagan')            # the column order of the paper's comparisons
@@ -84,8 +85,8 @@ def _cost(cfg: TrainConfig) -> float:
     "A rough relative cost of a run (SaGAN's generator step runs its two networks three times)."
     return cfg.steps * (cfg.n_critic + (6 if cfg.method == 'sagan' else 2))
 
-def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1) -> tuple[str, float, list]:
-    "Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds, events)."
+def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1) -> tuple[str, float]:
+    "Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds); its events go to its log.json."
     if threads: torch.set_num_threads(threads)
     t0, run_dir = time.time(), Path(run_dir)
     ck = run_dir / 'checkpoint.pt'
@@ -93,7 +94,7 @@ def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                     # the mask alarm is kept in t.events
         t.fit()
-    return str(run_dir), time.time() - t0, t.events
+    return str(run_dir), time.time() - t0
 
 def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, progress: bool = True) -> dict:
     "Train every `{name: TrainConfig}` of `jobs` not yet done under `work_dir/runs/<name>`; returns {name: seconds}."
@@ -109,7 +110,7 @@ def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, prog
     done = {}
     if workers == 1:
         for k, c in todo.items():
-            _, s, _ = _train_job(c, str(data_path), str(work_dir / 'runs' / k), threads=0 if cuda else None)
+            _, s = _train_job(c, str(data_path), str(work_dir / 'runs' / k), threads=0 if cuda else None)
             done[k] = s; bar.update(1); bar.set_postfix_str(f'{k} {s:.0f}s')
     else:
         import multiprocessing as mp
@@ -117,7 +118,7 @@ def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, prog
         with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as ex:
             futs = {ex.submit(_train_job, c, str(data_path), str(work_dir / 'runs' / k)): k for k, c in todo.items()}
             for f in as_completed(futs):
-                k = futs[f]; _, s, _ = f.result()
+                k = futs[f]; _, s = f.result()
                 done[k] = s; bar.update(1); bar.set_postfix_str(f'{k} {s:.0f}s')
     bar.close()
     return done
@@ -138,26 +139,32 @@ def shifted_faces(n: int, size: int = 128, seed: int = 0, attr_names=ATTRIBUTES)
     return FaceTensors(images, torch.from_numpy(full[:, cols]), tuple(attr_names), [synth_name(seed, i, a) for i, a in zip(idx, full)],
                        torch.tensor(list(idx)), masks[:, cols].contiguous())
 
-@torch.no_grad()
-def run_generator(G: nn.Module, x: torch.Tensor, c, bs: int = 64) -> GenOutput:
-    "`G` over float faces `x` [N,3,S,S] with per-face targets `c` (a number or [N]); CPU results, mask None without attention."
-    G.eval()
-    dev = next(G.parameters()).device
-    c = torch.as_tensor(c, dtype=torch.float32).expand(len(x)) if torch.as_tensor(c).ndim == 0 else torch.as_tensor(c, dtype=torch.float32)
-    parts = [[None if t is None else t.float().cpu() for t in G(x[i:i + bs].to(dev), c[i:i + bs].to(dev))]
-             for i in range(0, len(x), bs)]
-    return GenOutput(*(None if ts[0] is None else torch.cat(ts) for ts in zip(*parts)))
+def parse_checkpoints(checkpoints: dict | None) -> dict[tuple[str, str], Path]:
+    "{(method, attribute): Path} from {'method:attribute' or (method, attribute): path}, refusing unknown names."
+    out = {}
+    for k, v in (checkpoints or {}).items():
+        key = tuple(k.split(':')) if isinstance(k, str) else tuple(k)
+        if len(key) != 2 or not all(key):
+            raise ValueError(f"checkpoint key {k!r}: expected 'method:attribute', e.g. 'sagan:Smiling'")
+        m, a = key
+        if m not in METHODS: raise ValueError(f"checkpoint {k!r}: unknown method {m!r}; known: {', '.join(METHODS)}")
+        check_attributes(a, ATTRIBUTES)
+        out[(m, a)] = Path(v)
+    return out
 
 # %% ../nbs/10_experiments.ipynb 10
 class Study:
     "One figure run: its data, its models (trained once, cached under `work_dir`), its judge."
     def __init__(self, data_root=None, budget: str | Budget = 'cpu', work_dir='paper_figures/out/work',
-                 checkpoints: dict | None = None, device: str = 'auto', progress: bool = True):
+                 checkpoints: dict | None = None, device: str = 'auto', progress: bool = True, precision: str = 'fp32'):
+        """`checkpoints`: {'method:attribute': path} to use instead of training; `precision`: the editors' (fp32 by
+        default, so that the figures' numbers do not depend on whether this CPU has bf16 units; see `Editor`)."""
         self.budget, self.data_root = get_budget(budget), (None if data_root in (None, '', 'synthetic') else Path(data_root))
         self.work_dir = Path(work_dir) / self.budget.name
-        self.checkpoints = {tuple(k.split(':')) if isinstance(k, str) else tuple(k): Path(v) for k, v in (checkpoints or {}).items()}
+        self.checkpoints = parse_checkpoints(checkpoints)
         self.device = 'cuda' if device == 'auto' and torch.cuda.is_available() else ('cpu' if device == 'auto' else device)
-        self.progress, self._faces, self._models, self._judge = progress, {}, {}, None
+        self.progress, self.precision, self._faces, self._judge = progress, precision, {}, None
+        self.editors: dict[str, Editor] = {}                # one per method, holding its generator per attribute
 
     @property
     def synthetic(self) -> bool: return self.data_root is None
@@ -185,24 +192,26 @@ class Study:
 
     def generator(self, method: str, attribute: str) -> nn.Module:
         "The trained generator of (method, attribute): a given checkpoint, else this study's run (trained if missing)."
-        key = (method, attribute)
-        if key not in self._models:
-            path = self.checkpoints.get(key)
+        ed = self.editors.get(method) or self.editors.setdefault(
+            method, Editor(device=self.device, batch_size=64, precision=self.precision))
+        if attribute not in ed.models:
+            path = self.checkpoints.get((method, attribute))
             if path is None:
                 self.train([method], [attribute])
                 path = self.run_dir(method, attribute) / 'checkpoint.pt'
             G, cfg = load_generator(path, device=self.device)
             if cfg.method != method or cfg.attribute != attribute:
                 raise ValueError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
-            self._models[key] = G
-        return self._models[key]
+            ed.add(attribute, G, cfg.image_size, source=str(path), config=cfg)
+        return ed.models[attribute]
 
     def outputs(self, method: str, attribute: str, x: torch.Tensor, c) -> GenOutput:
-        "The generator's outputs on float faces `x` with target(s) `c`."
-        return run_generator(self.generator(method, attribute), x, c)
+        "The generator's outputs (float32, CPU) on float faces `x` with target `c`, one for all or one per face."
+        self.generator(method, attribute)
+        return self.editors[method].run(x, attribute, c)
 
     def editor(self, method: str, attribute: str) -> Callable:
-        "`edit(x, c) -> edited` for the metrics and the augmentation."
+        "`edit(x, c) -> edited` for the augmentation."
         return lambda x, c: self.outputs(method, attribute, x, c).edited
 
     def judge(self) -> AttributeClassifier:
@@ -289,8 +298,8 @@ def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] = 
     for a in attributes:
         regions = None                                       # edit_metrics: the true masks, else the landmark box
         for m in methods:
-            masks_fn = (lambda x, t, _a=a: study.outputs('sagan', _a, x, t).mask) if m == 'sagan' else None
-            r = edit_metrics(study.editor(m, a), faces, a, judge, regions=regions, masks_fn=masks_fn, embed=embed)
+            # the outputs carry SaGAN's mask with its edit (one pass); edit_metrics scores it against the true masks
+            r = edit_metrics(lambda x, t, _m=m, _a=a: study.outputs(_m, _a, x, t), faces, a, judge, regions=regions, embed=embed)
             rows.append({'method': METHOD_TITLES[m], 'attribute': a, **r})
     return rows
 
@@ -307,10 +316,21 @@ FIGURES = ('fig01_whole_vs_local', 'fig03_attention', 'fig04_07_comparison', 'fi
 
 def figures_dir() -> Path:
     "The `paper_figures/` folder of this checkout (the notebooks ship with the repository, not the wheel)."
-    here = Path(__file__).resolve().parent.parent / 'paper_figures' if '__file__' in globals() else Path('../paper_figures')
-    for d in (Path.cwd() / 'paper_figures', here):
+    import sagan_nb
+    # the repository root, nbs/ inside it (these notebooks), the checkout of an editable install
+    for d in (Path.cwd() / 'paper_figures', Path.cwd().parent / 'paper_figures',
+              Path(sagan_nb.__file__).resolve().parents[1] / 'paper_figures'):
         if (d / f'{FIGURES[0]}.ipynb').exists(): return d
     raise FileNotFoundError("the paper_figures/ notebooks were not found (run from the repository root, or pass nb_dir=)")
+
+def training_notes(runs_dir) -> list[str]:
+    "Markdown lines listing what the trainers reported (warm-ups, mask alarms) in each run's log.json under `runs_dir`."
+    notes = []
+    for log in sorted(Path(runs_dir).glob('*/log.json')):
+        try: events = json.loads(log.read_text()).get('events', [])
+        except (OSError, ValueError) as e: events = [f"log unreadable: {type(e).__name__}: {e}"]
+        notes += [f"- `{log.parent.name}`: {e}" for e in events]
+    return ['', '## What the trainers reported', ''] + notes if notes else []
 
 def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu', only: Sequence[str] | None = None,
                 checkpoints: dict | None = None, device: str = 'auto', nb_dir=None, progress: bool = True,
@@ -323,8 +343,7 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
     b = get_budget(budget)
     params = dict(data_root=None if data_root is None else str(Path(data_root).resolve()), budget=b.name,
                   out_dir=str(out_dir), work_dir=str(out_dir / 'work'), device=device,
-                  checkpoints={f'{m}:{a}': str(p) for (m, a), p in
-                               Study(checkpoints=checkpoints).checkpoints.items()})
+                  checkpoints={f'{m}:{a}': str(p) for (m, a), p in parse_checkpoints(checkpoints).items()})
     times = {}
     t0 = time.time()
     if train_first:
@@ -343,10 +362,11 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
     lines = [f"# Paper figures ({b.name} budget, data: {params['data_root'] or 'synthetic'})", '',
              '| step | seconds |', '|---|---|'] + [f'| {k} | {v:.0f} |' for k, v in times.items()]
     lines += ['', f'Total: {time.time() - t0:.0f} s.', '', 'Figures: ' + ', '.join(sorted(p.name for p in out_dir.glob('*.png')))]
+    lines += training_notes(out_dir / 'work' / b.name / 'runs')
     (out_dir / 'README.md').write_text('\n'.join(lines) + '\n')
     return done
 
-# %% ../nbs/10_experiments.ipynb 21
+# %% ../nbs/10_experiments.ipynb 22
 def with_judged_attributes(study: Study, faces: FaceTensors) -> FaceTensors:
     "`faces` with the judge's attribute labels where they have none (LFW): 1 where the judge sees the attribute."
     if set(ATTRIBUTES) <= set(faces.attr_names): return faces

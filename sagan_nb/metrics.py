@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import trange
 from .data import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, AnnotationError, FaceTensors, UnknownAttributeError,
                            center_crop_box, check_attributes, to_float, _header, _parse_rows, _read_bytes)
+from .models import GenOutput
 
 # %% auto 0
 __all__ = ['LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE', 'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES',
@@ -338,7 +339,7 @@ def attribute_region(attribute: str, size: int = IMAGE_SIZE, landmarks=None, cro
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64) -> dict:
-    "Flip `attribute` on every face with `edit_fn(x, c_target) -> edited` (float [-1,1]) and measure the edits."
+    "Flip `attribute` on every face with `edit_fn(x, c_target) -> edited` (float [-1,1], or a `GenOutput`) and measure the edits."
     col = faces.attr_index(attribute)
     _attr_col(clf, attribute)
     if len(faces) == 0: raise ValueError("no faces to edit")
@@ -347,11 +348,13 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
     for i in range(0, len(faces), bs):
         x, t = to_float(faces.images[i:i + bs]), target[i:i + bs]
         y = edit_fn(x, t)
+        m = masks_fn(x, t) if masks_fn is not None and faces.masks is not None else None
+        if isinstance(y, GenOutput): y, m = y.edited, (y.mask if m is None else m)   # the mask from the same pass
         if not isinstance(y, torch.Tensor) or y.shape != x.shape:
             raise ValueError(f"edit_fn returned {tuple(getattr(y, 'shape', ())) or type(y).__name__} for inputs "
                              f"{tuple(x.shape)}; it must return the edited images, same shape")
         edited.append(y.detach().float().cpu())
-        if masks_fn is not None and faces.masks is not None: masks.append(masks_fn(x, t).detach().float().cpu())
+        if m is not None and faces.masks is not None: masks.append(m.detach().float().cpu())
     y, x = torch.cat(edited), to_float(faces.images)
     on = target > 0.5
     out = dict(attribute=attribute, n=len(faces), acc=edit_accuracy(clf, y, attribute, target),
