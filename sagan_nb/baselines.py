@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from .models import ResidualBlock, GenOutput, Discriminator, init_weights
@@ -123,8 +124,14 @@ def patchgan(conv_dim: int = 64, n_layers: int = 3) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Conv2d(cin, 1, 4, 1, 1))
 
 def _masked_mean(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    "Mean of `v` over the entries where `w` is 1 (0 when there are none), along the last dim."
-    return (v * w).sum(-1) / w.sum(-1).clamp_min(1)
+    """Mean of `v` over the entries where `w` is 1 (0 when there are none), along the last dim. Under DDP it is the
+    global batch's: each process divides its sum by the global count / world size, so that DDP's average of the
+    processes' gradients is the gradient of the global mean (a mean of per-process means would weight the faces of a
+    process with few of them more)."""
+    n = w.sum(-1)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        n = n.detach().clone(); dist.all_reduce(n); n = n / dist.get_world_size()
+    return (v * w).sum(-1) / torch.where(n > 0, n, torch.ones_like(n))
 
 def cyclegan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
                     cfg: TrainConfig) -> dict[str, torch.Tensor]:
@@ -163,7 +170,7 @@ CYCLEGAN = register_method(Method(
                lambda_id=5.0, batch_size=1),
     hparams=dict(d_layers=3), arch_hparams=('d_layers',)))
 
-# %% ../nbs/06_baselines.ipynb 19
+# %% ../nbs/06_baselines.ipynb 21
 def _norm_lrelu(cout: int) -> list[nn.Module]:
     return [nn.InstanceNorm2d(cout, affine=True, track_running_stats=False), nn.LeakyReLU(0.2, inplace=True)]
 
