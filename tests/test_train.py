@@ -54,9 +54,10 @@ def test_ddp_two_processes_match_one(tmp_path, method):
     one = Trainer(cfg, synth_tensors(48, size=32, seed=2), progress=False)
     one.fit()
     assert ddp['step'] == one.step == 3
-    # the logged losses of the global batch agree to float rounding
+    # the logged losses of the global batch agree to float rounding (ResGAN's per-image sums reach 1.2e-5 relative at
+    # step 3 in some runs; a real mismatch, e.g. CycleGAN's per-process means before the fix, was 4e-2)
     for k in one.history:
-        torch.testing.assert_close(torch.tensor(ddp['history'][k]), torch.tensor(one.history[k]), rtol=1e-5, atol=1e-6,
+        torch.testing.assert_close(torch.tensor(ddp['history'][k]), torch.tensor(one.history[k]), rtol=1e-4, atol=1e-6,
                                    msg=lambda m: f'{k}: {m}')
     # weights too, but Adam turns the rounding noise of a near-zero gradient into a step of ±lr: allow that, rarely
     # (always for a bias that an instance norm cancels: its exact gradient is 0, so all it gets is noise)
@@ -65,7 +66,10 @@ def test_ddp_two_processes_match_one(tmp_path, method):
     for k, v in one.G.state_dict().items():
         d = (ddp['G'][k] - v).abs()
         assert d.max() <= 2 * TINY.lr * TINY.steps + 1e-6, (k, d.max())
-        if k not in cancelled: assert (d > 1e-5).float().mean() < 0.01, (k, (d > 1e-5).float().mean())
+        # ResGAN's adversarial weights (α 5e-5, β 5e-6) leave many gradients near rounding noise, which Adam turns into
+        # differences up to ~4e-5: there, count only differences of half a step (lr / 2) or more
+        tol = TINY.lr / 2 if method == 'resgan' else 1e-5
+        if k not in cancelled: assert (d > tol).float().mean() < 0.01, (k, (d > tol).float().mean())
     # and the weights did move: the comparison is not between two untrained nets
     fresh = Trainer(cfg, synth_tensors(48, size=32, seed=2), progress=False)
     assert any((fresh.G.state_dict()[k] - v).abs().max() > 1e-4 for k, v in one.G.state_dict().items())
