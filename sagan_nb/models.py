@@ -7,36 +7,16 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 # %% auto 0
-__all__ = ['InstanceNorm', 'ReLU', 'OutConv', 'ResidualBlock', 'EncoderDecoder', 'AMN', 'SAN', 'GenOutput', 'Generator',
-           'Discriminator', 'init_weights', 'n_params', 'count_flops']
+__all__ = ['ResidualBlock', 'EncoderDecoder', 'AMN', 'SAN', 'GenOutput', 'Generator', 'Discriminator', 'init_weights', 'n_params',
+           'count_flops']
 
 # %% ../nbs/02_models.ipynb 6
-class InstanceNorm(nn.InstanceNorm2d):
-    "Instance normalisation of [B,C,H,W], computed as a group norm with one channel per group (same function, faster on CPU)."
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or self.track_running_stats or x.shape[1] != self.num_features: return super().forward(x)
-        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
-
-class ReLU(nn.ReLU):
-    "ReLU computed as `leaky_relu(x, 0)`: the same values and gradients, a faster backward on CPU."
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return F.leaky_relu(x, 0.0, self.inplace)
-
-class OutConv(nn.Conv2d):
-    "A convolution to few (< 16) channels: run in channels_last on a CPU in fp32, where oneDNN is faster so."
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == 'cpu' and x.dtype == torch.float32 and self.out_channels < 16 \
-           and not torch.is_autocast_enabled('cpu'):
-            return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
-        return super().forward(x)
-
-# %% ../nbs/02_models.ipynb 8
 def _conv_in_relu(cin: int, cout: int, k: int, s: int, p: int, transpose: bool = False) -> list[nn.Module]:
     conv = (nn.ConvTranspose2d if transpose else nn.Conv2d)(cin, cout, k, s, p, bias=False)
-    return [conv, InstanceNorm(cout, affine=True, track_running_stats=False), ReLU(inplace=True)]
+    return [conv, nn.InstanceNorm2d(cout, affine=True, track_running_stats=False), nn.ReLU(inplace=True)]
 
 class ResidualBlock(nn.Module):
     "conv3×3–IN–ReLU–conv3×3–IN, added to the input (StarGAN's block)."
@@ -44,10 +24,10 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(*_conv_in_relu(dim, dim, 3, 1, 1),
                                   nn.Conv2d(dim, dim, 3, 1, 1, bias=False),
-                                  InstanceNorm(dim, affine=True, track_running_stats=False))
+                                  nn.InstanceNorm2d(dim, affine=True, track_running_stats=False))
     def forward(self, x: torch.Tensor) -> torch.Tensor: return x + self.body(x)
 
-# %% ../nbs/02_models.ipynb 10
+# %% ../nbs/02_models.ipynb 8
 class EncoderDecoder(nn.Sequential):
     "Paper Table 1: conv7 → `n_down`× conv4/2 → `n_res` residual blocks → `n_down`× deconv4/2 → conv7 → `out_act`."
     def __init__(self, in_ch: int, out_ch: int, out_act: nn.Module, conv_dim: int = 32, n_down: int = 3, n_res: int = 4):
@@ -55,7 +35,7 @@ class EncoderDecoder(nn.Sequential):
         for _ in range(n_down): layers += _conv_in_relu(d, 2 * d, 4, 2, 1); d *= 2
         layers += [ResidualBlock(d) for _ in range(n_res)]
         for _ in range(n_down): layers += _conv_in_relu(d, d // 2, 4, 2, 1, transpose=True); d //= 2
-        layers += [OutConv(d, out_ch, 7, 1, 3, bias=True), out_act]
+        layers += [nn.Conv2d(d, out_ch, 7, 1, 3, bias=True), out_act]
         super().__init__(*layers)
 
 def AMN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4) -> EncoderDecoder:
@@ -66,7 +46,7 @@ def SAN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4) -> EncoderDecoder:
     "Spatial attention network: RGB → one-channel mask in [0, 1]."
     return EncoderDecoder(3, 1, nn.Sigmoid(), conv_dim, n_down, n_res)
 
-# %% ../nbs/02_models.ipynb 12
+# %% ../nbs/02_models.ipynb 10
 class GenOutput(NamedTuple):
     edited: torch.Tensor   # Î = amn·mask + I·(1 − mask), [B,3,H,W] in [-1, 1]
     mask: torch.Tensor     # b = SAN(I), [B,1,H,W] in [0, 1]
@@ -85,7 +65,7 @@ class Generator(nn.Module):
         b = self.san(x)
         return GenOutput(a * b + x * (1 - b), b, a)
 
-# %% ../nbs/02_models.ipynb 14
+# %% ../nbs/02_models.ipynb 12
 class Discriminator(nn.Module):
     "Paper Table 2: `n_layers`× conv4/2 + LeakyReLU(0.01), then a critic head (conv3) and an attribute head (conv k×k → logit)."
     def __init__(self, image_size: int = 128, conv_dim: int = 32, n_layers: int | None = None, n_attrs: int = 1):
@@ -107,7 +87,7 @@ class Discriminator(nn.Module):
         h = self.main(x)
         return self.src(h), self.cls(h).flatten(1).squeeze(1)
 
-# %% ../nbs/02_models.ipynb 16
+# %% ../nbs/02_models.ipynb 14
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     "Paper's initialisation: conv weights ~ N(0, `std`), biases 0; norms stay (1, 0). Returns `module`."
     for m in module.modules():
@@ -120,7 +100,7 @@ def n_params(module: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
-# %% ../nbs/02_models.ipynb 26
+# %% ../nbs/02_models.ipynb 24
 def count_flops(fn, *args) -> int:
     "FLOPs (2 per multiply-add) of `fn(*args)`, counted by `torch.utils.flop_counter`."
     from torch.utils.flop_counter import FlopCounterMode
