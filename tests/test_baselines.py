@@ -141,7 +141,6 @@ def test_resgan_learns_to_add_the_attribute(learned):
     assert r['inside'] > 1.5 * r['outside'], r
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_stargan_learns_the_attribute(learned):
     "With its own paper's 5 critic steps per generator step (lr 1e-3), StarGAN's critic learns the attribute and so does its generator."
     # StarGAN regenerates the whole image by design: measured 0.343 outside the region here, against 0.4-0.5 for a
