@@ -192,8 +192,9 @@ class Study:
 
     def generator(self, method: str, attribute: str) -> nn.Module:
         "The trained generator of (method, attribute): a given checkpoint, else this study's run (trained if missing)."
-        ed = self.editors.get(method) or self.editors.setdefault(
-            method, Editor(device=self.device, batch_size=64, precision=self.precision))
+        if method not in self.editors:
+            self.editors[method] = Editor(device=self.device, batch_size=64, precision=self.precision)
+        ed = self.editors[method]
         if attribute not in ed.models:
             path = self.checkpoints.get((method, attribute))
             if path is None:
