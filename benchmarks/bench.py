@@ -31,7 +31,7 @@ for _k in ('cache_size_limit', 'recompile_limit', 'accumulated_cache_size_limit'
 
 N_CRITIC = 3                    # discriminator steps per generator step (paper / trainer)
 ATTR = 'Eyeglasses'             # the one attribute column of the stand-in faces (TrainConfig's default)
-LR, BETAS = 2e-4, (0.5, 0.999)  # Adam (paper Sec. 4.1)
+LR, BETAS = 2e-4, (0.5, 0.999)  # Adam (paper Sec. 3)
 
 # ---------------------------------------------------------------------------------------------------------------
 # configurations

@@ -30,7 +30,7 @@ class TwoWay(nn.Module):
         idx = [(~t).nonzero().flatten(), t.nonzero().flatten()]
         outs = [self.nets[v](x[i]) for v, i in enumerate(idx) if len(i)]
         raw = torch.cat(outs)[torch.argsort(torch.cat([i for i in idx if len(i)]))]
-        return GenOutput(x + raw if self.residual else raw, None, raw)
+        return GenOutput((x + raw).clamp(-1, 1) if self.residual else raw, None, raw)
 
 class TwoCritics(nn.Module):
     "Two discriminators, `nets[d]` judging domain d: `D(x) -> stack of both outputs` [2, B, …]."

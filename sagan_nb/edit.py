@@ -124,7 +124,7 @@ def _check_compile(compile) -> bool:
 
 def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
     """A generator output `o` computed under bf16 autocast, in float32; with an attention mask, the blend
-    `amn * mask + x * (1 - mask)` (`GenOutput`'s contract, paper Eq. 4) is redone in float32 from the float32 input
+    `amn * mask + x * (1 - mask)` (`GenOutput`'s contract, paper Eq. 7) is redone in float32 from the float32 input
     `x`, so that where the mask is 0 the input comes back exactly, as in fp32."""
     o = GenOutput(*(None if t is None else t.float() for t in o))
     if o.mask is None or o.amn is None: return o

@@ -34,8 +34,14 @@ def d_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.T
     fake = fake.detach()
     a = alpha.reshape(-1, 1, 1, 1).to(real.dtype)
     interp = (a * real + (1 - a) * fake).requires_grad_(True)
-    src, cls = D(torch.cat([real, fake, interp]))
-    s = critic_score(src).float()
+    dev = real.device.type
+    if torch.is_autocast_enabled(dev):                       # the penalty's double backward in float32
+        src, cls = D(torch.cat([real, fake]))
+        with torch.autocast(dev, enabled=False): s_int = critic_score(D(interp.float())[0]).float()
+        s = torch.cat([critic_score(src).float(), s_int])
+    else:
+        src, cls = D(torch.cat([real, fake, interp]))
+        s = critic_score(src).float()
     adv = s[b:2 * b].mean() - s[:b].mean()
     gp = gradient_penalty(s[2 * b:], interp)
     cls_loss = attribute_bce(cls[:b], c_real)

@@ -25,7 +25,7 @@ __all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'TrainCon
 # %% ../nbs/04_train.ipynb 6
 @dataclass
 class TrainConfig:
-    "Every knob of a run; defaults are SaGAN's paper's (Sec. 4.1) where it gives one (`method_config` for the others)."
+    "Every knob of a run; defaults are SaGAN's paper's (Sec. 3-4) where it gives one (`method_config` for the others)."
     attribute: str = 'Eyeglasses'    # the CelebA attribute this model edits
     method: str = 'sagan'            # a registered `Method`: 'sagan' here; 'stargan', 'cyclegan', 'resgan' in baselines
     image_size: int = 128

@@ -23,17 +23,6 @@ t = Trainer(cfg, synth_tensors(48, size=32, seed=2), out_dir=sys.argv[2], progre
 t.fit()
 """
 
-def _cancelled_biases(model: torch.nn.Module) -> set[str]:
-    "Names of the conv biases followed directly by an instance norm: it subtracts them again, so their gradient is 0."
-    out = set()
-    for name, m in model.named_modules():
-        if not isinstance(m, torch.nn.Sequential): continue
-        kids = list(m.named_children())
-        for (k, a), (_, b) in zip(kids, kids[1:]):
-            if isinstance(a, torch.nn.modules.conv._ConvNd) and a.bias is not None and isinstance(b, torch.nn.InstanceNorm2d):
-                out.add(f"{name + '.' if name else ''}{k}.bias")
-    return out
-
 def _free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -52,27 +41,32 @@ def test_ddp_two_processes_match_one(tmp_path, method):
     ddp = torch.load(tmp_path / 'ddp' / 'checkpoint.pt', weights_only=True)
     torch.set_num_threads(1)
     one = Trainer(cfg, synth_tensors(48, size=32, seed=2), progress=False)
+    init = {k: v.clone() for k, v in one.G.state_dict().items()}
     one.fit()
     assert ddp['step'] == one.step == 3
-    # the logged losses of the global batch agree to float rounding (ResGAN's per-image sums reach 1.2e-5 relative at
-    # step 3 in some runs; a real mismatch, e.g. CycleGAN's per-process means before the fix, was 4e-2)
+    # Measured once over seeds 0-4 for all four methods (tools: this test with `seed` replaced), and once with the bug
+    # this test exists for (DDP's gradient averaging switched off, sagan and resgan, seed 0):
+    #   losses, worst |Δ| / (1e-6 + 1e-4·|value|): 0.21 (SaGAN's g_adv, a difference of critic scores near 0) vs 138-685
+    #   weights, ‖W_ddp − W_one‖ / ‖W_one − W_init‖: 0.003-0.056 (CycleGAN highest) vs 0.93-0.94
+    # The two processes sum their halves of each batch in another order: ~1e-7 relative rounding in every gradient.
+    # Adam divides a gradient by its own running size, so where a gradient is near 0 that rounding can flip the sign
+    # of a whole step (±lr): a few weights differ by up to the Adam bound, 2·lr per step, while the bulk agree. So:
+    # losses to rtol 1e-4 / atol 1e-6; weights each within the Adam bound and together within 0.2 of the distance
+    # they travelled. Thresholded terms (accuracies, the mask's area) are not compared: one logit or one pixel crossing
+    # its threshold moves them by a whole 1/B, whatever the rounding.
+    thresholded = {'d_acc', 'd_fake_acc', 'mask_area'}
     for k in one.history:
+        if k in thresholded: continue
         torch.testing.assert_close(torch.tensor(ddp['history'][k]), torch.tensor(one.history[k]), rtol=1e-4, atol=1e-6,
                                    msg=lambda m: f'{k}: {m}')
-    # weights too, but Adam turns the rounding noise of a near-zero gradient into a step of ±lr: allow that, rarely
-    # (always for a bias that an instance norm cancels: its exact gradient is 0, so all it gets is noise)
-    cancelled = _cancelled_biases(one.G)
-    assert (method in ('cyclegan', 'resgan')) == bool(cancelled), cancelled      # SaGAN/StarGAN convs have no bias there
+    num = den = 0.
     for k, v in one.G.state_dict().items():
         d = (ddp['G'][k] - v).abs()
         assert d.max() <= 2 * TINY.lr * TINY.steps + 1e-6, (k, d.max())
-        # ResGAN's adversarial weights (α 5e-5, β 5e-6) leave many gradients near rounding noise, which Adam turns into
-        # differences up to ~4e-5: there, count only differences of half a step (lr / 2) or more
-        tol = TINY.lr / 2 if method == 'resgan' else 1e-5
-        if k not in cancelled: assert (d > tol).float().mean() < 0.01, (k, (d > tol).float().mean())
+        num += d.pow(2).sum().item(); den += (init[k] - v).pow(2).sum().item()
+    assert (num / den) ** 0.5 < 0.2, (num / den) ** 0.5
     # and the weights did move: the comparison is not between two untrained nets
-    fresh = Trainer(cfg, synth_tensors(48, size=32, seed=2), progress=False)
-    assert any((fresh.G.state_dict()[k] - v).abs().max() > 1e-4 for k, v in one.G.state_dict().items())
+    assert any((init[k] - v).abs().max() > 1e-4 for k, v in one.G.state_dict().items())
 
 def test_batch_must_split_evenly_over_processes(monkeypatch):
     t = Trainer(TINY, synth_tensors(16, size=32, seed=0), progress=False)
