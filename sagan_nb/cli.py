@@ -8,11 +8,13 @@ import argparse, json, os, sys, time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 import torch
-from .data import CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes
+from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes, check_output,
+                           write_text_atomic)
 from .synth import load_faces, save_demo_grid
 from .experiments import BUDGETS, FIGURES, parse_checkpoints, run_figures
-from .train import (TrainConfig, Trainer, ConfigMismatchError, NonFiniteLossError, config_from,
-                            load_checkpoint, export_generator, METHODS, get_method, method_config)
+from .train import (TrainConfig, Trainer, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
+                            NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
+                            method_config, resolve_device)
 from .edit import Editor, checkpoint_file, edit_value
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 
@@ -76,9 +78,14 @@ class UsageError(Exception):
 
 DEMO_STEPS: list = []   # (name, fn(out: Path, args) -> list[Path]): what `sagan_nb demo` runs, in order
 
+class _Parser(argparse.ArgumentParser):
+    "argparse, with its errors on one line (the usage is one `--help` away)."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
 def build_parser() -> argparse.ArgumentParser:
     "The `sagan_nb` argument parser: one subcommand per job."
-    p = argparse.ArgumentParser(prog='sagan_nb', description="SaGAN (Zhang et al., ECCV 2018): face attribute "
+    p = _Parser(prog='sagan_nb', description="SaGAN (Zhang et al., ECCV 2018): face attribute "
                                 "editing with spatial attention. `sagan_nb COMMAND --help` for each command.")
     p.add_argument('--debug', action='store_true', help="show the traceback of an error (also: SAGAN_NB_DEBUG=1)")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
@@ -163,7 +170,19 @@ def _rank() -> int: return int(os.environ.get('RANK', 0))
 def _say(*a) -> None:
     if _rank() == 0: print(*a, flush=True)
 
+def _absolute(args, *names) -> None:
+    "Resolve the path options `names` of `args` against the caller's folder now (later steps may run elsewhere)."
+    for n in names:
+        v = getattr(args, n, None)
+        if v is not None: setattr(args, n, Path(v).expanduser().absolute())
+
+def _at_least_1(args, *names) -> None:
+    for n in names:
+        v = getattr(args, n, None)
+        if v is not None and v < 1: raise UsageError(f"--{n.replace('_', '-')} must be at least 1, got {v}")
+
 def cmd_train(args) -> int:
+    _absolute(args, 'data_root', 'cache_dir', 'out'); _at_least_1(args, 'limit', 'n_synth')
     over = _config_overrides(args)
     if 'attribute' in over: check_attributes(over['attribute'], CELEBA_ATTRIBUTES)
     method = over.get('method', 'sagan')
@@ -185,6 +204,12 @@ def cmd_train(args) -> int:
     for k in data_opts:
         v = getattr(args, k)
         if v is not None: data_opts[k] = str(v) if isinstance(v, Path) else v
+    get_method(cfg.method).hp(cfg); resolve_device(cfg.device)              # refused before any data is read
+    if data_opts['data_root'] is None and cfg.attribute not in ATTRIBUTES:
+        raise UnknownAttributeError(f"the synthetic faces have only {', '.join(ATTRIBUTES)}; {cfg.attribute!r} needs "
+                                    f"--data-root (CelebA)")
+    if args.force and _rank() == 0:                                         # afresh: the old run goes first, so a run
+        for f in (ckpt, out / 'log.json'): f.unlink(missing_ok=True)          # killed now cannot be resumed on new data
     if data_opts['data_root'] is None:
         faces = load_faces(None, 'train', size=cfg.image_size, n=data_opts['n_synth'], seed=data_opts['data_seed'])
     else:
@@ -192,7 +217,7 @@ def cmd_train(args) -> int:
                            cache_dir=data_opts['cache_dir'], progress=_rank() == 0 and not args.quiet)
     _say(f"{'resuming' if args.resume else 'training'} {get_method(cfg.method).title} {cfg.attribute} on {faces} -> {out}")
     trainer = Trainer(cfg, faces, out_dir=out, resume=ckpt if args.resume else None, progress=not args.quiet)
-    if _rank() == 0: out.mkdir(parents=True, exist_ok=True); meta.write_text(json.dumps(data_opts))
+    if _rank() == 0: write_text_atomic(meta, json.dumps(data_opts))
     if trainer.step >= cfg.steps: _say(f"{ckpt} is already at iteration {trainer.step} (--steps {cfg.steps}): nothing to do")
     else:
         t0, s0 = time.time(), trainer.step
@@ -202,19 +227,41 @@ def cmd_train(args) -> int:
     if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0
 
+def _write_images(pairs: list) -> list[Path]:
+    "Write every (PIL image, path) of `pairs`, all or none: each to a temporary file first, then all renamed into place."
+    from sagan_nb.data import OutputError
+    tmps, done, path = [], [], None
+    try:
+        for img, path in pairs:
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+            path.parent.mkdir(parents=True, exist_ok=True); tmps.append(tmp)
+            try: img.save(tmp)
+            except (OSError, ValueError, KeyError) as e:
+                hint = ' (the input has an alpha channel: write .png, .webp or .tif)' if img.mode == 'RGBA' else ''
+                raise OutputError(f"cannot write {path}: {e}{hint}") from None
+        for tmp, (_, path) in zip(tmps, pairs): os.replace(tmp, path); done.append(path)
+    except OSError as e:
+        for p in done: p.unlink(missing_ok=True)                            # all or none
+        if isinstance(e, OutputError): raise
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        for t in tmps:
+            if t.exists(): t.unlink()
+    return [p for _, p in pairs]
+
 def cmd_edit(args) -> int:
     value = edit_value(1 if args.value is None else args.value)
+    outs = [p for p in (args.output, args.mask, args.residual) if p is not None]
+    for p in outs: check_output(p, image=True)                              # every output checked before any work
+    if len({Path(p).absolute() for p in outs}) < len(outs): raise UsageError("output, --mask and --residual must be different files")
     ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y, precision=args.precision)
     attribute = ed.load(args.checkpoint, args.attribute)
     if args.mask is not None and ed.configs[attribute].method != 'sagan':
         raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {args.checkpoint} has no attention mask")
     r = ed.edit(args.input, attribute, value)
-    written = []
-    for img, path in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual)):
-        if path is None: continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        img.save(path); written.append(str(path))
-    _say(f"{'+' if value else '-'}{attribute}: {args.input} -> {', '.join(written)}")
+    pairs = [(img, Path(p)) for img, p in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual)) if p is not None]
+    written = _write_images(pairs)
+    _say(f"{'+' if value else '-'}{attribute}: {args.input} -> {', '.join(map(str, written))}")
     return 0
 
 def cmd_export(args) -> int:
@@ -233,14 +280,20 @@ def _checkpoints(items: list[str]) -> dict:
     for it in items:
         k, eq, v = it.partition('=')
         if not (eq and k and v): raise UsageError(f"--checkpoint takes METHOD:ATTRIBUTE=PATH, got {it!r}")
-        try: parse_checkpoints({k: v})                        # the same checks as Study's and run_figures'
+        try: (method, attribute), = parse_checkpoints({k: v})   # the same checks as Study's and run_figures'
         except (ValueError, UnknownAttributeError) as e:
             raise UsageError(f"--checkpoint takes METHOD:ATTRIBUTE=PATH; {it!r}: {e}") from None
-        out[k] = checkpoint_file(Path(v))
+        path = checkpoint_file(Path(v).expanduser().absolute())  # the notebooks run elsewhere: absolute now
+        cfg = config_from(load_checkpoint(path))
+        if (cfg.method, cfg.attribute) != (method, attribute):
+            raise UsageError(f"--checkpoint {it}: {path} is a {cfg.method} model for {cfg.attribute}, not {method} for {attribute}")
+        out[k] = path
     return out
 
 def cmd_figures(args) -> int:
     t0 = time.time()
+    _absolute(args, 'data_root', 'out', 'notebooks')
+    if args.device != 'auto': resolve_device(args.device)
     done = run_figures(args.out, args.data_root, args.budget, args.only, _checkpoints(args.checkpoint), args.device,
                        args.notebooks, progress=not args.quiet)
     pngs = sorted(args.out.glob('*.png'))
@@ -265,8 +318,8 @@ def cmd_demo(args) -> int:
     return 0
 
 # %% ../nbs/11_cli.ipynb 12
-USER_ERRORS = (UsageError, DataError, ConfigMismatchError, FileNotFoundError, IsADirectoryError, PermissionError,
-               ValueError, KeyError)
+USER_ERRORS = (UsageError, DataError, ConfigError, ConfigMismatchError, CheckpointError, DeviceError, FileNotFoundError,
+               IsADirectoryError, PermissionError, ValueError, KeyError)
 
 def _one_line(e: BaseException) -> str:
     return ' '.join(str(e).split()) or type(e).__name__

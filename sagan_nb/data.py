@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_data.ipynb 2
 from __future__ import annotations
-import difflib, hashlib, json, math, os, re, warnings
+import difflib, errno, hashlib, json, math, os, re, warnings
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from tqdm.auto import tqdm
 __all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'ATTR_FILE', 'IDENTITY_FILE', 'PARTITION_FILE', 'IMAGE_DIR',
            'PAPER_TRAIN_IDENTITIES', 'PAPER_TEST_IDENTITIES', 'SPLITS', 'CELEBA_CROP', 'IMAGE_SIZE', 'LFW_CROP',
            'LFW_SHIFT', 'DataError', 'MissingDataError', 'AnnotationError', 'CorruptImageError',
-           'UnknownAttributeError', 'CorruptImageWarning', 'check_attributes', 'to_float', 'to_uint8', 'FaceTensors',
+           'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError', 'OutputError', 'check_output',
+           'atomic_path', 'write_text_atomic', 'save_atomic', 'check_attributes', 'to_float', 'to_uint8', 'FaceTensors',
            'default_data_root', 'read_attr_file', 'read_identity_file', 'read_partition_file', 'rank_identities',
            'paper_n_train', 'paper_identity_split', 'celeba_dir', 'CelebAIndex', 'read_celeba', 'center_crop_box',
            'load_image', 'decode_images', 'to_pil', 'attr_titles', 'show_faces', 'load_celeba', 'lfw_file', 'LFWPairs',
@@ -44,7 +46,60 @@ class UnknownAttributeError(DataError, KeyError):
 class CorruptImageWarning(UserWarning):
     "Images of a dataset were skipped because they could not be decoded."
 
+class BadInputError(DataError, ValueError):
+    "An image, tensor or value the API cannot take as given (NaN, a range, mode or shape it does not read); says what it takes."
+
+class OutputError(DataError, OSError):
+    "An output that cannot be written (its folder is a file or read-only, an unknown image format); nothing was written."
+
 # %% ../nbs/00_data.ipynb 8
+_FS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EISDIR, errno.EEXIST)
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent: p = p.parent
+    return p
+
+def check_output(path, image: bool = False) -> Path:
+    "`path` if a file can be written there (with `image=True`: in a format PIL writes); else `OutputError`, naming why."
+    path = Path(path).expanduser()
+    if path.is_dir(): raise OutputError(f"cannot write {path}: it is a folder")
+    anc = _existing_ancestor(path.parent)
+    if not anc.is_dir(): raise OutputError(f"cannot write {path}: {anc} is a file, not a folder")
+    if not os.access(anc, os.W_OK | os.X_OK): raise OutputError(f"cannot write {path}: {anc} is not writable")
+    if image:
+        fmt = Image.registered_extensions().get(path.suffix.lower())
+        if fmt is None or fmt not in Image.SAVE:
+            raise OutputError(f"cannot write {path}: {path.suffix or 'no extension'} is not an image format "
+                              f"(use .png, .jpg, .webp, .tif, .bmp)")
+    return path
+
+@contextmanager
+def atomic_path(path):
+    "Yields a temporary path beside `path` to write to; renamed onto `path` when the block ends, removed on error."
+    path = check_output(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        if isinstance(e, DataError) or e.errno not in _FS_ERRORS: raise
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp.exists(): tmp.unlink()
+
+def write_text_atomic(path, text: str) -> Path:
+    "`Path.write_text`, all at once or not at all."
+    with atomic_path(path) as tmp: tmp.write_text(text)
+    return Path(path)
+
+def save_atomic(obj, path) -> Path:
+    "`torch.save(obj, path)`, all at once or not at all."
+    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    return Path(path)
+
+# %% ../nbs/00_data.ipynb 11
 ATTRIBUTES = ('Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard')
 
 CELEBA_ATTRIBUTES = (
@@ -68,7 +123,7 @@ def check_attributes(attributes: str | Sequence[str] | None, available: Sequence
     if len(set(attributes)) != len(attributes): raise ValueError(f"attribute named twice in {attributes}")
     return attributes
 
-# %% ../nbs/00_data.ipynb 11
+# %% ../nbs/00_data.ipynb 14
 def to_float(images: torch.Tensor) -> torch.Tensor:
     "uint8 images in [0, 255] -> float32 in [-1, 1] (the generator's Tanh range)."
     return images.float().div_(127.5).sub_(1.0)
@@ -77,7 +132,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     "float images in [-1, 1] -> uint8 in [0, 255] (rounded, clamped): the inverse of `to_float`."
     return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
-# %% ../nbs/00_data.ipynb 14
+# %% ../nbs/00_data.ipynb 17
 @dataclass
 class FaceTensors:
     "Decoded faces: `images` uint8 [N,3,S,S], `attrs` float {0,1} [N,A] named by `attr_names`."
@@ -126,15 +181,9 @@ class FaceTensors:
 
     def save(self, path: str | Path) -> Path:
         "Write to `path` atomically (a temporary file in the same folder, then `os.replace`)."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         d = dict(format=1, images=self.images, attrs=self.attrs, attr_names=list(self.attr_names),
                  names=list(self.names), identities=self.identities, masks=self.masks, corrupt=list(self.corrupt))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            torch.save(d, tmp); os.replace(tmp, path)
-        finally:
-            if tmp.exists(): tmp.unlink()
-        return path
+        return save_atomic(d, path)
 
     @classmethod
     def load(cls, path: str | Path) -> FaceTensors:
@@ -146,7 +195,7 @@ class FaceTensors:
         if not isinstance(d, dict) or d.get('format') != 1: raise DataError(f"{path} is not a FaceTensors file")
         return cls(d['images'], d['attrs'], tuple(d['attr_names']), d['names'], d['identities'], d['masks'], d['corrupt'])
 
-# %% ../nbs/00_data.ipynb 17
+# %% ../nbs/00_data.ipynb 20
 def default_data_root() -> Path | None:
     "The data root named by the environment variable `SAGAN_NB_DATA`, else None (synthetic data)."
     v = os.environ.get('SAGAN_NB_DATA', '').strip()
@@ -160,7 +209,7 @@ def _need_file(path: Path, what: str) -> Path:
     if not path.is_file(): raise MissingDataError(f"{what} not found: expected the file {path}")
     return path
 
-# %% ../nbs/00_data.ipynb 22
+# %% ../nbs/00_data.ipynb 25
 _SEP = re.compile(rb'[\x00-\x20]+')      # token separators: spaces, tabs, CR/LF (any byte <= 32)
 _INT = re.compile(rb'-?[0-9]+')
 
@@ -245,7 +294,7 @@ def _names(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[str]:
         return [bytes(buf[a:b]).decode('utf-8', 'replace') for a, b in zip(starts.tolist(), ends.tolist())]
     return chars.view(f'S{w}').ravel().astype(f'U{w}').tolist()
 
-# %% ../nbs/00_data.ipynb 25
+# %% ../nbs/00_data.ipynb 28
 ATTR_FILE, IDENTITY_FILE, PARTITION_FILE, IMAGE_DIR = \
     'list_attr_celeba.txt', 'identity_CelebA.txt', 'list_eval_partition.txt', 'img_align_celeba'
 
@@ -283,7 +332,7 @@ def read_partition_file(path: str | Path) -> tuple[list[str], np.ndarray]:
     if len(bad): raise AnnotationError(f"{path}:{lines[bad[0]]}: expected 0, 1 or 2, got {vals[bad[0], 0]}")
     return files, vals[:, 0].astype(np.int8)
 
-# %% ../nbs/00_data.ipynb 31
+# %% ../nbs/00_data.ipynb 34
 PAPER_TRAIN_IDENTITIES, PAPER_TEST_IDENTITIES = 8_177, 2_000
 
 def rank_identities(identities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +354,7 @@ def paper_identity_split(identities: np.ndarray, n_train: int | None = None) -> 
     if not 0 < n_train <= len(ids): raise ValueError(f"n_train={n_train}, but there are {len(ids)} people")
     return np.isin(identities, ids[:n_train])
 
-# %% ../nbs/00_data.ipynb 35
+# %% ../nbs/00_data.ipynb 38
 SPLITS = ('train', 'test', 'all', 'celeba_train', 'celeba_val', 'celeba_test')
 
 def celeba_dir(root: str | Path) -> Path:
@@ -394,7 +443,7 @@ def read_celeba(root: str | Path) -> CelebAIndex:
         partition = part[keep] if p_files == files else _align(kept, (p_files, part), root/PARTITION_FILE)
     return CelebAIndex(root, kept, attr_names, attrs[keep], identities, paper_train, partition, len(files), len(kept))
 
-# %% ../nbs/00_data.ipynb 41
+# %% ../nbs/00_data.ipynb 44
 CELEBA_CROP, IMAGE_SIZE = 178, 128
 LFW_CROP, LFW_SHIFT = 190, -15       # measured below, in "LFW: verification pairs"
 
@@ -454,7 +503,7 @@ def decode_images(paths: Sequence[str | Path], size: int = IMAGE_SIZE, crop: int
     if failed: out = out[np.setdiff1d(np.arange(n), list(failed))]
     return torch.from_numpy(out), dict(sorted(failed.items()))
 
-# %% ../nbs/00_data.ipynb 44
+# %% ../nbs/00_data.ipynb 47
 def to_pil(image: torch.Tensor) -> Image.Image:
     "One image [3,S,S], uint8 or float in [-1, 1], as a PIL image."
     if image.dtype != torch.uint8: image = to_uint8(image)
@@ -481,7 +530,7 @@ def show_faces(images: torch.Tensor | FaceTensors, titles: Sequence[str] | None 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/00_data.ipynb 47
+# %% ../nbs/00_data.ipynb 50
 def _cache_path(cache_dir: str | Path, stem: str, key: dict) -> Path:
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir).expanduser()/f"{stem}-{h}.pt"
@@ -532,7 +581,7 @@ def load_celeba(root: str | Path, split: str = 'train', attributes: str | Sequen
                            [f for f, k in zip(ix.files, keep) if k], ids, None, corrupt)
     return _cached(path, build)
 
-# %% ../nbs/00_data.ipynb 53
+# %% ../nbs/00_data.ipynb 56
 def lfw_file(name: str, number: int) -> str:
     "The path of photo `number` of person `name`, relative to `lfw/`."
     return f"{name}/{name}_{int(number):04d}.jpg"

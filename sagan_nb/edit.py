@@ -13,14 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageOps
 from .data import (CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
-                           UnknownAttributeError, center_crop_box, to_float, to_uint8, to_pil)
+                           UnknownAttributeError, BadInputError, center_crop_box, to_float, to_uint8, to_pil)
 from .models import GenOutput
-from .train import TrainConfig, ConfigMismatchError, load_generator
+from .train import TrainConfig, ConfigMismatchError, load_generator, resolve_device
 
 # %% auto 0
-__all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'open_image', 'to_model', 'paste_back', 'EditResult', 'cpu_has_bf16',
-           'cuda_has_bf16', 'resolve_precision', 'fp32_output', 'checkpoint_file', 'Editor', 'edit', 'plot_edit',
-           'editor_widget']
+__all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'to_rgb', 'read_image', 'open_image', 'to_model', 'paste_back',
+           'EditResult', 'cpu_has_bf16', 'cuda_has_bf16', 'resolve_precision', 'fp32_output', 'checkpoint_file',
+           'Editor', 'edit', 'plot_edit', 'editor_widget']
 
 # %% ../nbs/05_edit.ipynb 6
 def edit_value(value) -> int:
@@ -31,7 +31,7 @@ def edit_value(value) -> int:
         if v in ('add', '1'): return 1
         if v in ('remove', '0'): return 0
     elif isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1): return int(value)
-    raise ValueError(f"value must be 1 (add the attribute) or 0 (remove it) -- also 'add'/'remove' or True/False -- "
+    raise BadInputError(f"value must be 1 (add the attribute) or 0 (remove it) -- also 'add'/'remove' or True/False -- "
                      f"got {value!r}")
 
 # %% ../nbs/05_edit.ipynb 9
@@ -41,21 +41,40 @@ def edit_values(value, n: int) -> torch.Tensor:
     if isinstance(value, (list, tuple)): value = [edit_value(v) for v in value]
     if not isinstance(value, (torch.Tensor, np.ndarray, list)): return torch.full((n,), float(edit_value(value)))
     v = torch.as_tensor(value).float().flatten()
-    if len(v) != n: raise ValueError(f"{len(v)} target values for {n} faces: give one value, or one per face")
+    if len(v) != n: raise BadInputError(f"{len(v)} target values for {n} faces: give one value, or one per face")
     if not ((v == 0) | (v == 1)).all():
-        raise ValueError(f"target values must be 1 (add) or 0 (remove), got {sorted(set(v.tolist()) - {0.0, 1.0})[:5]}")
+        raise BadInputError(f"target values must be 1 (add) or 0 (remove), got {sorted(set(v.tolist()) - {0.0, 1.0})[:5]}")
     return v
 
 # %% ../nbs/05_edit.ipynb 12
-def open_image(path) -> Image.Image:
-    "The image file `path` as an RGB PIL image. Raises `MissingDataError` / `CorruptImageError`, naming the file."
+def to_rgb(im: Image.Image, what: str = 'image') -> tuple[Image.Image, Image.Image | None]:
+    "(8-bit RGB image, its alpha channel or None) from a PIL image of any mode; `BadInputError` for one it cannot read."
+    alpha = None
+    if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (im.mode == 'P' and 'transparency' in im.info):
+        im = im.convert('RGBA'); alpha = im.getchannel('A')
+    if im.mode == 'I' or im.mode.startswith('I;16'):
+        a = np.asarray(im).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise BadInputError(f"{what}: {im.mode} values in [{a.min()}, {a.max()}] are not 8- or 16-bit grey levels")
+        im = Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8), 'L')
+    elif im.mode == 'F': raise BadInputError(f"{what}: 32-bit float images are not read; save it as 8- or 16-bit")
+    try: return im.convert('RGB'), alpha
+    except (ValueError, OSError) as e: raise BadInputError(f"{what}: cannot convert mode {im.mode} to RGB ({e})") from None
+
+def read_image(path) -> tuple[Image.Image, Image.Image | None]:
+    "(RGB image, alpha or None) of the file `path`, EXIF-rotated. `MissingDataError` / `CorruptImageError` / `BadInputError` name the file."
     path = Path(path)
     if not path.is_file(): raise MissingDataError(f"image not found: {path}" + (' (it is a folder)' if path.is_dir() else ''))
     try:
         with Image.open(path) as im:
             im.load()
-            return ImageOps.exif_transpose(im).convert('RGB')
+            im = ImageOps.exif_transpose(im)
     except Exception as e: raise CorruptImageError(f"cannot decode image {path}: {type(e).__name__}: {e}") from None
+    return to_rgb(im, str(path))
+
+def open_image(path) -> Image.Image:
+    "The image file `path` as an 8-bit RGB PIL image (see `read_image`; the alpha channel, if any, is dropped)."
+    return read_image(path)[0]
 
 # %% ../nbs/05_edit.ipynb 15
 def to_model(images: torch.Tensor, size: int, box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -111,7 +130,7 @@ def resolve_precision(precision: str, device) -> str:
     """'fp32' or 'bf16' for `precision` ('fp32', 'bf16' or 'auto') on `device`: 'auto' is bf16 where the hardware
     has bf16 units (a CUDA GPU of compute capability 8.0+, a CPU with AVX512-BF16 or AMX), else fp32."""
     if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
+        raise BadInputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
     if precision != 'auto': return precision
     device = torch.device(device)
     if device.type == 'cuda': return 'bf16' if cuda_has_bf16(device) else 'fp32'
@@ -119,7 +138,7 @@ def resolve_precision(precision: str, device) -> str:
     return 'fp32'
 
 def _check_compile(compile) -> bool:
-    if not isinstance(compile, (bool, np.bool_)): raise TypeError(f"compile must be True or False, got {compile!r}")
+    if not isinstance(compile, (bool, np.bool_)): raise BadInputError(f"compile must be True or False, got {compile!r}")
     return bool(compile)
 
 def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
@@ -131,10 +150,6 @@ def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
     return o._replace(edited=o.amn * o.mask + x * (1 - o.mask))
 
 # %% ../nbs/05_edit.ipynb 24
-def _resolve_device(device) -> torch.device:
-    if str(device) == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(device)
-
 def checkpoint_file(path) -> Path:
     "The checkpoint file `path`, or `path/checkpoint.pt` for a run folder; a clear error when there is none."
     path = Path(path).expanduser()
@@ -150,13 +165,31 @@ def _unknown(name: str, valid: Sequence[str], what: str) -> UnknownAttributeErro
     return UnknownAttributeError(f"unknown attribute {name!r}{hint}; {what}: {', '.join(valid) or 'none'}")
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
+    "uint8 [0, 255] or float [-1, 1] images as float32; NaN, another range, or a [0, 1] float batch is a `BadInputError`."
     if x.dtype == torch.uint8: return to_float(x)
-    if not x.is_floating_point(): raise TypeError(f"images must be uint8 or float tensors, got {x.dtype}")
+    if not x.is_floating_point(): raise BadInputError(f"images must be uint8 or float tensors, got {x.dtype}")
     x = x.float()
-    if x.numel() and (x.min() < -1.001 or x.max() > 1.001):
-        raise ValueError(f"float images must be in [-1, 1] (see sagan_nb.data.to_float); got values in "
-                         f"[{x.min():.3g}, {x.max():.3g}]")
+    if not x.numel(): return x
+    if not torch.isfinite(x).all():
+        raise BadInputError(f"images contain {(~torch.isfinite(x)).sum().item()} NaN or infinite values")
+    if x.min() < -1.001 or x.max() > 1.001:
+        raise BadInputError(f"float images must be in [-1, 1] (see sagan_nb.data.to_float); got values in "
+                            f"[{x.min():.3g}, {x.max():.3g}]")
+    if x.numel() >= 3 * 64 and x.min() >= 0:            # no pixel darker than mid-grey: a [0, 1] image, not a face in [-1, 1]
+        raise BadInputError("float images must be in [-1, 1]; these are all in [0, 1] (no pixel darker than mid-grey): "
+                            "pass x * 2 - 1 (or uint8 images)")
     return x
+
+def _positive(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise BadInputError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+def _check_value(value) -> None:
+    "Refuse a bad target value early: one for every face, or a sequence of them (checked face by face in `run`)."
+    if isinstance(value, (list, tuple)) or (isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim > 0):
+        for v in (value.tolist() if hasattr(value, 'tolist') else value): edit_value(v)
+    else: edit_value(value)
 
 # %% ../nbs/05_edit.ipynb 25
 class Editor:
@@ -170,7 +203,7 @@ class Editor:
         `torch.compile` at its first use: the first edit (and the first at a new batch size) then takes seconds
         (2.6-5.7 s for the paper-size generator on 2 CPU cores with a warm inductor cache, about a minute cold),
         later ones are faster (benchmarks/README.md)."""
-        self.device, self.batch_size, self.crop, self.shift_y = _resolve_device(device), int(batch_size), crop, shift_y
+        self.device, self.batch_size, self.crop, self.shift_y = resolve_device(device), _positive(batch_size, 'batch_size'), crop, shift_y
         self.precision_asked = precision
         self.precision = resolve_precision(precision, self.device)            # what runs: 'fp32' or 'bf16'
         self.compile = _check_compile(compile)
@@ -247,7 +280,7 @@ class Editor:
         bf16 = self.precision == 'bf16'
         size = self.sizes[attribute]
         if x.ndim != 4 or x.shape[1:] != (3, size, size):
-            raise ValueError(f"the {attribute} model takes [B,3,{size},{size}] faces, got {tuple(x.shape)}")
+            raise BadInputError(f"the {attribute} model takes [B,3,{size},{size}] faces, got {tuple(x.shape)}")
         parts = []
         with torch.inference_mode():
             for i in range(0, len(x), self.batch_size):
@@ -263,7 +296,7 @@ class Editor:
         """Edit `image` (a path, a PIL image, a uint8 H×W×3 array, a tensor [B,3,H,W] / [3,H,W], a `FaceTensors`,
         or a list of these) towards `value` (1/'add' or 0/'remove') of `attribute`; returns an `EditResult`
         (a list of them for a list)."""
-        self.model(attribute); edit_value(value)                               # fail early, by name
+        self.model(attribute); _check_value(value)                             # fail early, by name
         if isinstance(image, (list, tuple)):
             groups = [self._prepare(im, attribute) for im in image]
             outs = self._edit_groups(groups, attribute, value)
@@ -277,27 +310,29 @@ class Editor:
     def _prepare(self, image, attribute: str) -> dict:
         size = self.sizes[attribute]
         if isinstance(image, FaceTensors): image = image.images
-        if isinstance(image, (str, Path)): image = open_image(image)
-        if isinstance(image, np.ndarray):
+        alpha = None
+        if isinstance(image, (str, Path)): (image, alpha), kind = read_image(image), 'pil'
+        elif isinstance(image, np.ndarray):
             if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"arrays must be uint8 H×W×3, got {image.dtype} {image.shape}")
+                raise BadInputError(f"arrays must be uint8 H×W×3, got {image.dtype} {image.shape}")
             kind, image = 'array', Image.fromarray(image)
-        elif isinstance(image, Image.Image): kind = 'pil'
+        elif isinstance(image, Image.Image): (image, alpha), kind = to_rgb(image), 'pil'
         elif isinstance(image, torch.Tensor):
-            if image.ndim not in (3, 4) or image.shape[-3] != 3:
-                raise ValueError(f"tensors must be [B,3,H,W] or [3,H,W], got {tuple(image.shape)}")
+            if image.ndim not in (3, 4) or image.shape[-3] != 3 or 0 in image.shape[-2:]:
+                raise BadInputError(f"tensors must be [B,3,H,W] or [3,H,W], got {tuple(image.shape)}")
             kind = 'tensor' if image.ndim == 4 else 'tensor1'
             full = _as_float(image if image.ndim == 4 else image[None]).cpu()
             box = center_crop_box(full.shape[-1], full.shape[-2], self.crop, self.shift_y)
             return dict(kind=kind, full=full, small=to_model(full, size, box), box=box)
-        else: raise TypeError(f"cannot edit a {type(image).__name__}: pass a path, a PIL image, an array or a tensor")
-        im = image.convert('RGB')
+        else: raise BadInputError(f"cannot edit a {type(image).__name__}: pass a path, a PIL image, an array or a tensor")
+        im = image
+        if 0 in im.size: raise BadInputError(f"cannot edit an empty {im.size[0]}×{im.size[1]} image")
         full = to_float(torch.from_numpy(np.array(im)).permute(2, 0, 1)[None])
         box = center_crop_box(*im.size, self.crop, self.shift_y)
         whole = box == (0, 0, size, size) and im.size == (size, size)
         small = im if whole else im.resize((size, size), Image.Resampling.BILINEAR, box=box)
         small = to_float(torch.from_numpy(np.array(small)).permute(2, 0, 1)[None])
-        return dict(kind=kind, full=full, small=small, box=box, u8=torch.from_numpy(np.array(im)))
+        return dict(kind=kind, full=full, small=small, box=box, u8=torch.from_numpy(np.array(im)), alpha=alpha)
 
     def _edit_groups(self, groups: list[dict], attribute: str, value) -> list[tuple]:
         if not groups: return []
@@ -319,8 +354,9 @@ class Editor:
         r8 = (e8.short() - g['u8'].short()).abs().to(torch.uint8)
         arrays = [None if t is None else t.numpy() for t in (e8, m8, r8)]
         if g['kind'] == 'array': return EditResult(*arrays)
-        return EditResult(Image.fromarray(arrays[0]), None if m8 is None else Image.fromarray(arrays[1], 'L'),
-                          Image.fromarray(arrays[2]))
+        edited = Image.fromarray(arrays[0])
+        if g.get('alpha') is not None: edited.putalpha(g['alpha'])            # transparency comes back as it was
+        return EditResult(edited, None if m8 is None else Image.fromarray(arrays[1], 'L'), Image.fromarray(arrays[2]))
 
 # %% ../nbs/05_edit.ipynb 27
 def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
@@ -330,9 +366,9 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
     (1/'add' or 0/'remove') of `attribute`, with the generator of `checkpoint` or `model` (a `Generator` trained at
     `image_size`, or an `Editor`). `precision`/`compile` as `Editor`'s (None: 'auto' / False, or an `Editor`'s own).
     Returns an `EditResult` (edited, mask, residual)."""
-    if (checkpoint is None) == (model is None): raise ValueError("pass exactly one of checkpoint= and model=")
+    if (checkpoint is None) == (model is None): raise BadInputError("pass exactly one of checkpoint= and model=")
     if isinstance(model, Editor): return model.using(precision, compile).edit(image, attribute, value)
-    edit_value(value)
+    _check_value(value)
     kw = dict(batch_size=batch_size, crop=crop, shift_y=shift_y, precision='auto' if precision is None else precision,
               compile=False if compile is None else compile)
     if model is not None:

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from .data import ATTRIBUTES, FaceTensors, to_float, check_attributes
+from .data import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
 from .synth import load_faces, face_params, face_attrs, render_faces, synth_name, SPLIT_START
 from .models import GenOutput
 from .train import TrainConfig, Trainer, method_config, load_checkpoint, load_generator, check_config, config_from, METHODS
@@ -218,9 +218,11 @@ class Study:
     def judge(self) -> AttributeClassifier:
         "The attribute classifier, trained once on the training faces (never on edits) and cached."
         if self._judge is None:
-            path = self.work_dir / 'judge.pt'
-            if path.exists(): clf = load_classifier(path)
-            else:
+            path, clf = self.work_dir / 'judge.pt', None
+            if path.exists():
+                try: clf = load_classifier(path)
+                except ValueError as e: warnings.warn(f"retraining the judge: {e}", stacklevel=2)
+            if clf is None:
                 clf = train_attribute_classifier(self.faces('train'), epochs=self.budget.clf_epochs, progress=self.progress)
                 save_classifier(clf, path)
             self._judge = clf.eval()
@@ -287,9 +289,8 @@ def comparison_rows(study: Study, attribute: str, faces: FaceTensors, methods: S
 
 def save_figure(fig, out_dir, name: str) -> Path:
     "Write `fig` as `out_dir/name.png` (150 dpi) and return the path."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / f'{name}.png', dpi=150, bbox_inches='tight')
-    return out / f'{name}.png'
+    with atomic_path(Path(out_dir) / f'{name}.png') as tmp: fig.savefig(tmp, dpi=150, bbox_inches='tight')
+    return Path(out_dir) / f'{name}.png'
 
 # %% ../nbs/10_experiments.ipynb 17
 def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] = METHOD_ORDER,
@@ -307,8 +308,8 @@ def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] = 
 def save_table(rows: list[dict], out_dir, name: str, title: str = '', columns: Sequence[str] | None = None) -> Path:
     "Write rows as `name.json` and a markdown table `name.md` (of `columns`, default the metrics'); returns the markdown path."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    (out / f'{name}.json').write_text(json.dumps(rows, indent=1, default=float))
-    (out / f'{name}.md').write_text((f'# {title}\n\n' if title else '') + metrics_table(rows, columns) + '\n')
+    write_text_atomic(out / f'{name}.json', json.dumps(rows, indent=1, default=float))
+    write_text_atomic(out / f'{name}.md', (f'# {title}\n\n' if title else '') + metrics_table(rows, columns) + '\n')
     return out / f'{name}.md'
 
 # %% ../nbs/10_experiments.ipynb 19
@@ -364,7 +365,7 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
              '| step | seconds |', '|---|---|'] + [f'| {k} | {v:.0f} |' for k, v in times.items()]
     lines += ['', f'Total: {time.time() - t0:.0f} s.', '', 'Figures: ' + ', '.join(sorted(p.name for p in out_dir.glob('*.png')))]
     lines += training_notes(out_dir / 'work' / b.name / 'runs')
-    (out_dir / 'README.md').write_text('\n'.join(lines) + '\n')
+    write_text_atomic(out_dir / 'README.md', '\n'.join(lines) + '\n')
     return done
 
 # %% ../nbs/10_experiments.ipynb 22
@@ -418,7 +419,7 @@ def save_verification(res: dict, out_dir, study: Study | None = None) -> list[Pa
         fig = plot_roc(res[key], f"Fig. {fig_no} — ROC on the {label}")
         paths.append(save_figure(fig, out_dir, f"fig{fig_no}_roc_{key}")); plt.close(fig)
     out = Path(out_dir)
-    (out / 'table_fig10_11.md').write_text('# Face verification with and without SaGAN augmentation\n\n'
-                                          + report_table(res['report']) + '\n')
-    (out / 'table_fig10_11.json').write_text(json.dumps(res['report'], indent=1, default=float))
+    write_text_atomic(out / 'table_fig10_11.md', '# Face verification with and without SaGAN augmentation\n\n'
+                      + report_table(res['report']) + '\n')
+    write_text_atomic(out / 'table_fig10_11.json', json.dumps(res['report'], indent=1, default=float))
     return paths + [out / 'table_fig10_11.md']

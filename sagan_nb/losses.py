@@ -35,7 +35,7 @@ def d_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.T
     a = alpha.reshape(-1, 1, 1, 1).to(real.dtype)
     interp = (a * real + (1 - a) * fake).requires_grad_(True)
     dev = real.device.type
-    if torch.is_autocast_enabled(dev):                       # the penalty's double backward in float32
+    if dev in ('cpu', 'cuda') and torch.is_autocast_enabled(dev):   # the penalty's double backward in float32
         src, cls = D(torch.cat([real, fake]))
         with torch.autocast(dev, enabled=False): s_int = critic_score(D(interp.float())[0]).float()
         s = torch.cat([critic_score(src).float(), s_int])

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import trange
 from .data import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, AnnotationError, FaceTensors, UnknownAttributeError,
-                           center_crop_box, check_attributes, to_float, _header, _parse_rows, _read_bytes)
+                           center_crop_box, check_attributes, to_float, save_atomic, _header, _parse_rows, _read_bytes)
 from .models import GenOutput
 
 # %% auto 0
@@ -139,16 +139,15 @@ def edit_accuracy(clf: nn.Module, edited: torch.Tensor, attribute: str, target, 
 # %% ../nbs/08_metrics.ipynb 14
 def save_classifier(clf: AttributeClassifier, path: str | Path) -> Path:
     "Write the judge (its shape, attribute names and weights) to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(format='sagan_nb.AttributeClassifier/1', n_attrs=clf.n_attrs, width=clf.width, n_down=clf.n_down,
-                    attr_names=list(clf.attr_names), state=clf.state_dict()), path)
-    return path
+    return save_atomic(dict(format='sagan_nb.AttributeClassifier/1', n_attrs=clf.n_attrs, width=clf.width,
+                            n_down=clf.n_down, attr_names=list(clf.attr_names), state=clf.state_dict()), path)
 
 def load_classifier(path: str | Path, device='cpu') -> AttributeClassifier:
     "Read a judge written by `save_classifier`, in eval mode on `device`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"attribute classifier file not found: {path}")
-    d = torch.load(path, map_location='cpu', weights_only=True)
+    try: d = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e: raise ValueError(f"{path} is not a readable attribute classifier ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict) or d.get('format') != 'sagan_nb.AttributeClassifier/1':
         raise ValueError(f"{path} is not an attribute classifier written by save_classifier")
     clf = AttributeClassifier(d['n_attrs'], d['width'], d['n_down'], d['attr_names'])

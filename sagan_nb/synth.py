@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from .data import ATTRIBUTES, FaceTensors
+from .data import ATTRIBUTES, FaceTensors, atomic_path
 
 # %% auto 0
 __all__ = ['Color', 'SPLIT_START', 'SPLIT_N', 'MASK_COLORS', 'FaceParams', 'face_params', 'render_faces', 'render_face',
@@ -476,6 +476,5 @@ def save_demo_grid(path, n: int = 16, size: int = 128, seed: int = 0) -> Path:
                ncol=len(ATTRIBUTES), fontsize=8, frameon=False)
     fig.suptitle(f"synthetic faces (seed {seed}, {size}x{size}) and, below each, the regions each attribute may change")
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=100)
+    return Path(path)

@@ -11,18 +11,45 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
-from .data import ATTRIBUTES, FaceTensors, to_float, to_uint8
+from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uint8, check_attributes, save_atomic,
+                           write_text_atomic, atomic_path)
 from typing import Callable
 from .models import Generator, Discriminator, GenOutput, init_weights
 from .losses import d_loss, g_loss
 
 # %% auto 0
-__all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'TrainConfig', 'ConfigMismatchError', 'NonFiniteLossError',
-           'Method', 'register_method', 'get_method', 'method_config', 'check_config', 'save_atomic', 'load_checkpoint',
-           'config_from', 'build_generator', 'load_generator', 'export_generator', 'setup_distributed',
-           'keep_freed_memory', 'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup', 'Trainer', 'plot_history']
+__all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'check_fields', 'TrainConfig', 'ConfigMismatchError',
+           'ConfigError', 'CheckpointError', 'DeviceError', 'NonFiniteLossError', 'Method', 'register_method',
+           'get_method', 'method_config', 'check_config', 'load_checkpoint', 'config_from', 'build_generator',
+           'load_generator', 'export_generator', 'setup_distributed', 'keep_freed_memory', 'resolve_device',
+           'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup', 'Trainer', 'plot_history']
 
-# %% ../nbs/04_train.ipynb 6
+# %% ../nbs/04_train.ipynb 7
+_CHOICES = dict(amp=('auto', 'bf16', 'off'), channels_last=('auto', 'on', 'off'))
+_AT_LEAST = dict(image_size=8, conv_dim=1, n_res=0, d_conv_dim=1, batch_size=1, n_critic=1, steps=1, seed=0,
+                 log_every=1, sample_every=1, ckpt_every=1, lambda_gp=0., lambda_rec=0., lambda_id=0.)
+
+def _need(ok: bool, name: str, want: str, got) -> None:
+    if not ok: raise ConfigError(f"{name} must be {want}, got {got!r}")
+
+def check_fields(cfg) -> None:
+    "Refuse, with `ConfigError` naming the field, any `TrainConfig` field of the wrong type or out of range."
+    for f in fields(cfg):
+        v, n = getattr(cfg, f.name), f.name
+        if f.type in ('int', int): _need(isinstance(v, int) and not isinstance(v, bool), n, 'an integer', v)
+        elif f.type in ('float', float):
+            _need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), n, 'a finite number', v)
+        elif f.type in ('bool', bool): _need(isinstance(v, bool), n, 'True or False', v)
+        elif f.type in ('str', str): _need(isinstance(v, str) and v != '', n, 'a name', v)
+        elif n == 'hparams': _need(isinstance(v, dict) and all(isinstance(k, str) for k in v), n, 'a dict of names', v)
+        if n in _AT_LEAST: _need(v >= _AT_LEAST[n], n, f'at least {_AT_LEAST[n]}', v)
+        if n in _CHOICES: _need(v in _CHOICES[n], n, 'one of ' + ', '.join(map(repr, _CHOICES[n])), v)
+    _need(cfg.image_size % 8 == 0, 'image_size', 'a multiple of 8 (the generator halves it three times)', cfg.image_size)
+    _need(cfg.lr > 0, 'lr', 'positive', cfg.lr); _need(cfg.init_std > 0, 'init_std', 'positive', cfg.init_std)
+    for b in ('beta1', 'beta2'): _need(0 <= getattr(cfg, b) < 1, b, 'in [0, 1)', getattr(cfg, b))
+    check_attributes(cfg.attribute, CELEBA_ATTRIBUTES)
+
+# %% ../nbs/04_train.ipynb 8
 @dataclass
 class TrainConfig:
     "Every knob of a run; defaults are SaGAN's paper's (Sec. 3-4) where it gives one (`method_config` for the others)."
@@ -53,9 +80,14 @@ class TrainConfig:
     ckpt_every: int = 1000
     hparams: dict = field(default_factory=dict)   # method-specific knobs over the method's defaults (`Method.hparams`)
 
+    def __post_init__(self): check_fields(self)
+
 ARCH_KEYS = ('method', 'attribute', 'image_size', 'conv_dim', 'n_res', 'd_conv_dim')
 
 class ConfigMismatchError(ValueError): "A checkpoint was trained with a different architecture or attribute."
+class ConfigError(ValueError): "A `TrainConfig` field or method hparam out of its type or range; the message names the field."
+class CheckpointError(ValueError): "A file that is not a readable sagan_nb checkpoint, or whose weights do not fit its config."
+class DeviceError(ValueError): "A device name that is not one, or a device that is not here ('cuda' without a GPU)."
 class NonFiniteLossError(FloatingPointError): "A loss became NaN or infinite: the run stops, the last checkpoint stays."
 
 @dataclass(frozen=True)
@@ -72,13 +104,24 @@ class Method:
     paper: dict = field(default_factory=dict)    # `TrainConfig` fields whose paper value differs from SaGAN's
     hparams: dict = field(default_factory=dict)  # method-only knobs and their defaults (overridden by cfg.hparams)
     arch_hparams: tuple[str, ...] = ()           # the hparams that change the networks (part of a checkpoint's identity)
+    hparam_ranges: dict = field(default_factory=dict)   # {knob: (lowest, highest or None)}; its type is its default's
     warmup: Callable | None = None               # (trainer) -> None: run once before iteration 1 (e.g. SaGAN's AMN warm-up)
 
     def hp(self, cfg: TrainConfig) -> dict:
         "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
         bad = sorted(set(cfg.hparams) - set(self.hparams))
-        if bad: raise ValueError(f"unknown hparams for method {self.name!r}: {', '.join(bad)}; "
-                                 f"known: {', '.join(self.hparams) or 'none'}")
+        if bad: raise ConfigError(f"unknown hparams for method {self.name!r}: {', '.join(bad)}; "
+                                  f"known: {', '.join(self.hparams) or 'none'}")
+        for k, v in cfg.hparams.items():
+            d, (lo, hi) = self.hparams[k], self.hparam_ranges.get(k, (None, None))
+            kind = 'an integer' if isinstance(d, int) and not isinstance(d, bool) else 'a number' if isinstance(d, float) else None
+            want = f"{kind}{'' if lo is None else f' >= {lo}'}{'' if hi is None else f' <= {hi}'}"
+            if kind == 'an integer': ok = isinstance(v, int) and not isinstance(v, bool)
+            elif kind == 'a number': ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            else: ok = type(v) is type(d)
+            if ok and lo is not None: ok = v >= lo
+            if ok and hi is not None: ok = v <= hi
+            if not ok: raise ConfigError(f"hparam {k} of method {self.name!r} must be {want or type(d).__name__}, got {v!r}")
         return {**self.hparams, **cfg.hparams}
 
 METHODS: dict[str, Method] = {}
@@ -92,7 +135,7 @@ def get_method(name: str) -> Method:
     "The registered method `name`; an unknown name is refused, listing the registered ones."
     if name not in METHODS:
         hint = '' if 'stargan' in METHODS else " (import sagan_nb.baselines to register 'stargan', 'cyclegan', 'resgan')"
-        raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}{hint}")
+        raise ConfigError(f"unknown method {name!r}; registered: {', '.join(METHODS)}{hint}")
     return METHODS[name]
 
 def method_config(method: str = 'sagan', /, **over) -> TrainConfig:
@@ -120,25 +163,20 @@ def check_config(saved: dict, cfg: TrainConfig, what: str = 'checkpoint') -> Non
     diff = [f"{k}: {what} has {a.get(k)!r}, config has {v!r}" for k, v in b.items() if a.get(k) != v]
     if diff: raise ConfigMismatchError(f"{what} does not match this config: " + '; '.join(diff))
 
-# %% ../nbs/04_train.ipynb 9
+# %% ../nbs/04_train.ipynb 11
 CKPT_FORMAT = 'sagan_nb/1'
-
-def save_atomic(obj, path) -> Path:
-    "torch.save to `path` through a temporary file and an atomic rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
 
 def load_checkpoint(path) -> dict:
     "Load a sagan_nb checkpoint safely (weights_only); clear errors for a missing or foreign file."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable sagan_nb checkpoint ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable sagan_nb checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(ck, dict) or not str(ck.get('format', '')).startswith('sagan_nb/'):
-        raise ValueError(f"{path} is not a sagan_nb checkpoint (no 'format' field)")
+        raise CheckpointError(f"{path} is not a sagan_nb checkpoint (no 'format' field)")
+    missing = [k for k in ('config', 'G') if not isinstance(ck.get(k), dict)]
+    if missing: raise CheckpointError(f"{path} is not a complete sagan_nb checkpoint: no {' or '.join(map(repr, missing))}")
     return ck
 
 def config_from(ck: dict) -> TrainConfig:
@@ -156,7 +194,10 @@ def load_generator(path, cfg: TrainConfig | None = None, device='cpu') -> tuple[
     saved = config_from(ck)
     if cfg is not None: check_config(ck['config'], cfg, what=str(path))
     G = build_generator(saved)
-    G.load_state_dict({k: v.float() for k, v in ck['G'].items()})
+    try: G.load_state_dict({k: v.float() for k, v in ck['G'].items()})
+    except (RuntimeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[1:2] or [str(e)]
+        raise CheckpointError(f"{path}: its weights do not fit its own config ({first[0].strip()})") from None
     return G.to(device).eval(), saved
 
 def export_generator(path, out, dtype=torch.float16) -> Path:
@@ -165,7 +206,7 @@ def export_generator(path, out, dtype=torch.float16) -> Path:
     return save_atomic({'format': CKPT_FORMAT + '-generator', 'config': ck['config'], 'step': ck['step'],
                         'G': {k: v.to(dtype) for k, v in ck['G'].items()}}, out)
 
-# %% ../nbs/04_train.ipynb 11
+# %% ../nbs/04_train.ipynb 13
 def setup_distributed() -> tuple[int, int]:
     "Join the torchrun process group if launched by torchrun; returns (rank, world_size)."
     if 'WORLD_SIZE' in os.environ and int(os.environ['WORLD_SIZE']) > 1 and not dist.is_initialized():
@@ -175,7 +216,7 @@ def setup_distributed() -> tuple[int, int]:
     if dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-# %% ../nbs/04_train.ipynb 13
+# %% ../nbs/04_train.ipynb 15
 _HEAP_KEPT = False
 
 def keep_freed_memory() -> bool:
@@ -191,12 +232,28 @@ def keep_freed_memory() -> bool:
     _HEAP_KEPT = bool(libc.mallopt(M_MMAP_MAX, 0)) & bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     return _HEAP_KEPT
 
-# %% ../nbs/04_train.ipynb 17
+# %% ../nbs/04_train.ipynb 19
 def _resolve_device(cfg: TrainConfig) -> torch.device:
-    if cfg.device != 'auto': return torch.device(cfg.device)
-    if torch.cuda.is_available():
-        return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)) if dist.is_initialized() else 0)
-    return torch.device('cpu')
+    return resolve_device(cfg.device)
+
+def resolve_device(device='auto') -> torch.device:
+    """The `torch.device` for `device`: 'auto' is this process's GPU (its `LOCAL_RANK` under torchrun) if there is one,
+    else the CPU. A name that is not a device, or a device that is not here, is a `DeviceError`."""
+    if str(device) == 'auto':
+        if torch.cuda.is_available():
+            return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)) if dist.is_initialized() else 0)
+        return torch.device('cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"not a device: {device!r} (use 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
+    if d.type == 'cuda':
+        if not torch.cuda.is_available(): raise DeviceError(f"device {str(device)!r}: this machine has no CUDA GPU (use 'cpu' or 'auto')")
+        if (d.index or 0) >= torch.cuda.device_count():
+            raise DeviceError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif d.type == 'mps':
+        if not torch.backends.mps.is_available(): raise DeviceError(f"device {str(device)!r}: MPS is not available here")
+    elif d.type != 'cpu': raise DeviceError(f"device {str(device)!r} is not supported (use 'auto', 'cpu', 'cuda' or 'cuda:N')")
+    return d
 
 LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',
             'mask_mean', 'mask_area')    # SaGAN's; every method names its own (`Method.log_keys`)
@@ -238,7 +295,7 @@ SAGAN = register_method(Method(
     build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
-    hparams=dict(amn_warmup=0), warmup=sagan_amn_warmup))
+    hparams=dict(amn_warmup=0), hparam_ranges=dict(amn_warmup=(0, None)), warmup=sagan_amn_warmup))
 
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
@@ -247,9 +304,9 @@ class Trainer:
         self.method = get_method(cfg.method); self.method.hp(cfg)          # unknown method or hparams: refused here
         self.log_keys = self.method.log_keys
         self.rank, self.world = setup_distributed()
-        if cfg.batch_size % self.world: raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.world} processes")
+        if cfg.batch_size % self.world: raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by {self.world} processes")
         if data.size != cfg.image_size:
-            raise ValueError(f"data is {data.size}×{data.size} but config.image_size is {cfg.image_size}")
+            raise ConfigError(f"data is {data.size}×{data.size} but config.image_size is {cfg.image_size}")
         self.col = data.attr_index(cfg.attribute)
         self.device = _resolve_device(cfg)
         cuda = self.device.type == 'cuda'
@@ -261,7 +318,7 @@ class Trainer:
         self.images = data.images.to(self.device) if cuda else data.images
         self.labels = data.attrs[:, self.col].float().to(self.device)
         self.n = len(data)
-        if self.n < cfg.batch_size: raise ValueError(f"{self.n} faces are fewer than one batch of {cfg.batch_size}")
+        if self.n < cfg.batch_size: raise ConfigError(f"{self.n} faces are fewer than one batch of {cfg.batch_size}")
         torch.manual_seed(cfg.seed)
         self.G = self.method.build_G(cfg).to(self.device, memory_format=self.mem_fmt)
         self.D = self.method.build_D(cfg).to(self.device, memory_format=self.mem_fmt)
@@ -394,7 +451,7 @@ class Trainer:
         path = Path(path) if path else (self.out_dir / 'checkpoint.pt' if self.out_dir else None)
         if path is None or self.rank: return None
         save_atomic(self.state(), path)
-        if self.out_dir: (self.out_dir / 'log.json').write_text(json.dumps({'history': self.history, 'events': self.events}))
+        if self.out_dir: write_text_atomic(self.out_dir / 'log.json', json.dumps({'history': self.history, 'events': self.events}))
         return path
 
     @torch.no_grad()
@@ -413,8 +470,8 @@ class Trainer:
     def save_samples(self) -> Path | None:
         if self.rank or not self.out_dir: return None
         from torchvision.utils import save_image
-        p = self.out_dir / 'samples' / f'step_{self.step:07d}.png'; p.parent.mkdir(parents=True, exist_ok=True)
-        save_image(self.samples(), p, nrow=4, padding=1)
+        p = self.out_dir / 'samples' / f'step_{self.step:07d}.png'
+        with atomic_path(p) as tmp: save_image(self.samples(), tmp, nrow=4, padding=1)
         return p
 
     def fit(self, steps: int | None = None) -> dict:
@@ -437,7 +494,7 @@ class Trainer:
         self._flush()
         return self.history
 
-# %% ../nbs/04_train.ipynb 29
+# %% ../nbs/04_train.ipynb 31
 def plot_history(h, smooth: int = 10):
     "Loss and mask curves of a run: `h` is a Trainer, a history dict, or a run folder with log.json."
     import matplotlib.pyplot as plt

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 from PIL import Image
-from sagan_nb.data import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil
+from sagan_nb.data import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil, BadInputError
 from sagan_nb.models import GenOutput
 from sagan_nb.synth import synth_tensors
 from sagan_nb.train import ConfigMismatchError, TrainConfig, Trainer, export_generator, load_generator
@@ -241,7 +241,7 @@ def test_bad_precision_is_refused_by_name(ckpt, photo):
     with pytest.raises(ValueError, match="precision must be one of"): ed.using(precision='fp64')
     with pytest.raises(ValueError, match="precision must be one of"): edit(photo, 'Smiling', 1, model=ed, precision='x')
     with pytest.raises(ValueError, match="precision must be one of"): editor_widget(ed, [photo], precision='bf32')
-    with pytest.raises(TypeError, match='compile must be True or False'): Editor(ckpt, device='cpu', compile='yes')
+    with pytest.raises(BadInputError, match='compile must be True or False'): Editor(ckpt, device='cpu', compile='yes')
 
 @pytest.mark.slow
 def test_compiled_editor_matches_eager(ckpt):
