@@ -31,6 +31,12 @@ def test_modules_import_in_one_direction():
         for m in mods & set(ORDER):
             assert ORDER.index(m) < ORDER.index(f.stem), f'{f.stem} imports {m}, which comes after it'
 
+def test_every_method_is_registered_by_the_package_import():
+    "A StarGAN checkpoint loads without the caller importing sagan_nb.baselines first (main: 'unknown method')."
+    code = "from sagan_nb.train import METHODS; print(' '.join(sorted(METHODS)))"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split() == ['cyclegan', 'resgan', 'sagan', 'stargan'], r.stdout + r.stderr
+
 def test_version_matches_settings():
     import sagan_nb
     assert sagan_nb.__version__ == _cfg()['version']
