@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed-0.1
 TORCH   := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test check-export nbtest pytest venv mutate
+.PHONY: demo test test-fast check-export nbtest pytest venv mutate
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ pytest: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests --durations=12 -ra
 
 test: check-export nbtest pytest
+
+# Day-to-day: the tests not marked slow (no learning runs, no compilation, no demo), a few minutes on 2 cores.
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow" -q
 
 # Eight plausible wrong SaGANs applied one at a time to a copy of the package: each must fail a fast test (not in `test`).
 mutate: $(STAMP)

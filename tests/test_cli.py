@@ -98,6 +98,7 @@ def test_export_then_edit(run_dir, face_png, capsys, tmp_path):
     assert (tmp_path / 'G.pt').stat().st_size < (run_dir / 'checkpoint.pt').stat().st_size / 2
     assert run(capsys, 'edit', '--checkpoint', tmp_path / 'G.pt', face_png, tmp_path / 'o.png')[0] == 0
 
+@pytest.mark.slow                      # a minute and a half: the demo's figures at the smoke budget
 def test_demo(capsys, tmp_path):
     "The README's main job (at the smoke budget): the synthetic grid, then every figure notebook through papermill."
     code, out, err = run(capsys, 'demo', '--out', tmp_path / 'demo', '--budget', 'smoke')

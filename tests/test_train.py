@@ -114,6 +114,7 @@ def test_tiny_sagan_learns_to_edit_inside_the_region():
     assert mask[gt].mean() > 5 * mask[~gt].mean()
 
 
+@pytest.mark.slow                      # about two minutes of inductor compilation on CPU
 def test_compiled_training_step_runs():
     "compile=True compiles the generator only: the gradient penalty's double backward cannot go through a compiled D."
     t = Trainer(replace(TINY, compile=True, steps=1), synth_tensors(16, size=32, seed=0), progress=False)
