@@ -11,7 +11,7 @@ import torch
 from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes, check_output,
                            write_text_atomic)
 from .synth import load_faces, save_demo_grid
-from .experiments import BUDGETS, FIGURES, parse_checkpoints, run_figures
+from .experiments import BUDGETS, FIGURES, get_budget, parse_checkpoints, run_figures
 from .train import (TrainConfig, Trainer, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
                             NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
                             method_config, resolve_device)
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of every batch. Writes OUT/checkpoint.pt, OUT/log.json and OUT/samples/.")
     t.add_argument('--data-root', type=Path, help="folder holding celeba/ (CelebA's official layout), for the paper's "
                    "identity-split training faces [default: the synthetic faces of sagan_nb.synth]")
+    t.add_argument('--recipe', choices=tuple(BUDGETS), help="start from a figure budget's configuration for this method "
+                   "and attribute (e.g. celeba-cpu: real faces on a CPU, see 10_experiments); the options below override it")
     t.add_argument('--limit', type=int, help="with --data-root: use only the first LIMIT training faces")
     t.add_argument('--cache-dir', type=Path, help="with --data-root: keep the decoded faces here (decoded once)")
     t.add_argument('--n-synth', type=int, help="without --data-root: number of synthetic faces [default: 2000]")
@@ -106,13 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser('edit', help="edit a face photo with a trained model",
+    e = sub.add_parser('edit', help="edit a face photo with a trained or the shipped model",
                        description="Edit one attribute of a face photo. The central square of the photo (--crop, "
                                    "--shift-y) is edited at the model's size and pasted back: the output has the "
                                    "input's size and only changes where the model's mask is on.")
     e.add_argument('input', type=Path, help="the photo to edit (any format PIL reads)")
     e.add_argument('output', type=Path, help="where to write the edited photo (format from the extension)")
-    e.add_argument('--checkpoint', type=Path, required=True, help="a checkpoint, an exported generator, or a run folder")
+    e.add_argument('--checkpoint', type=Path, help="a checkpoint, an exported generator, or a run folder "
+                   "[default: the model shipped with sagan_nb for --attribute]")
     e.add_argument('--attribute', help="the attribute to edit; checked against the checkpoint [default: the checkpoint's]")
     v = e.add_mutually_exclusive_group()
     v.add_argument('--value', help="1 or 'add' (add the attribute, the default), 0 or 'remove'")
@@ -193,6 +196,7 @@ def cmd_train(args) -> int:
     if args.resume:
         if not ckpt.is_file(): raise UsageError(f"nothing to resume: no checkpoint at {ckpt}")
         saved = config_from(load_checkpoint(ckpt))
+        if args.recipe is not None: raise UsageError("--recipe starts a run; --resume continues one with its own configuration")
         if 'hparams' in over: over['hparams'] = {**saved.hparams, **over['hparams']}
         cfg = replace(saved, **over)
         if meta.is_file(): data_opts.update(json.loads(meta.read_text()))
@@ -200,7 +204,11 @@ def cmd_train(args) -> int:
         if ckpt.exists() and not args.force:
             raise UsageError(f"{ckpt} exists: add --resume to continue that run, --force to start it afresh, "
                              f"or choose another --out")
-        cfg = method_config(method, **over)
+        if args.recipe is None: cfg = method_config(method, **over)
+        else:                                                              # the budget's configuration, then the options
+            base = get_budget(args.recipe).config(method, over.get('attribute', TrainConfig.attribute))
+            if 'hparams' in over: over['hparams'] = {**base.hparams, **over['hparams']}
+            cfg = replace(base, **over)
     for k in data_opts:
         v = getattr(args, k)
         if v is not None: data_opts[k] = str(v) if isinstance(v, Path) else v
@@ -254,10 +262,14 @@ def cmd_edit(args) -> int:
     outs = [p for p in (args.output, args.mask, args.residual) if p is not None]
     for p in outs: check_output(p, image=True)                              # every output checked before any work
     if len({Path(p).absolute() for p in outs}) < len(outs): raise UsageError("output, --mask and --residual must be different files")
-    ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y, precision=args.precision)
-    attribute = ed.load(args.checkpoint, args.attribute)
+    if args.checkpoint is None and args.attribute is None:
+        raise UsageError("give --attribute (to use the model shipped with sagan_nb) or --checkpoint")
+    ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y, precision=args.precision,
+                pretrained=args.checkpoint is None)
+    if args.checkpoint is None: attribute = args.attribute; ed.model(attribute)     # the shipped model, sha256 checked
+    else: attribute = ed.load(args.checkpoint, args.attribute)
     if args.mask is not None and ed.configs[attribute].method != 'sagan':
-        raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {args.checkpoint} has no attention mask")
+        raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {ed.sources[attribute]} has no attention mask")
     r = ed.edit(args.input, attribute, value)
     pairs = [(img, Path(p)) for img, p in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual)) if p is not None]
     written = _write_images(pairs)

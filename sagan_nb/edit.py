@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageOps
-from .data import (CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
+from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
                            UnknownAttributeError, BadInputError, center_crop_box, to_float, to_uint8, to_pil)
 from .models import GenOutput
 from .train import TrainConfig, ConfigMismatchError, load_generator, resolve_device
+from .pretrained import pretrained_path, shipped
 
 # %% auto 0
 __all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'to_rgb', 'read_image', 'open_image', 'to_model', 'paste_back',
@@ -195,16 +196,18 @@ def _check_value(value) -> None:
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
-                 precision: str = 'auto', compile: bool = False):
+                 precision: str = 'auto', compile: bool = False, pretrained: bool | None = None):
         """`checkpoints`: a path, a list of paths (each checkpoint names its attribute) or {attribute: path}.
         `crop`/`shift_y` frame images that are not already at a model's size (see `center_crop_box`).
         `precision`: 'fp32', 'bf16' (autocast; the mask blend in fp32) or 'auto' (bf16 on a CUDA GPU with bf16 tensor
         cores or a CPU with AVX512-BF16/AMX, else fp32; see `resolve_precision`). `compile=True` wraps each model in
         `torch.compile` at its first use: the first edit (and the first at a new batch size) then takes seconds
         (2.6-5.7 s for the paper-size generator on 2 CPU cores with a warm inductor cache, about a minute cold),
-        later ones are faster (benchmarks/README.md)."""
+        later ones are faster (benchmarks/README.md). `pretrained`: at an attribute's first use, load the model shipped
+        with the package (`04a_pretrained`) if none was given for it; None means: only when `checkpoints` is None."""
         self.device, self.batch_size, self.crop, self.shift_y = resolve_device(device), _positive(batch_size, 'batch_size'), crop, shift_y
         self.precision_asked = precision
+        self.pretrained = checkpoints is None if pretrained is None else bool(pretrained)
         self.precision = resolve_precision(precision, self.device)            # what runs: 'fp32' or 'bf16'
         self.compile = _check_compile(compile)
         self._compiled: dict[str, Any] = {}
@@ -251,10 +254,13 @@ class Editor:
     def attributes(self) -> tuple[str, ...]: return tuple(self.models)
 
     def model(self, attribute: str) -> nn.Module:
-        "The generator for `attribute`; an unknown or unloaded attribute is refused, listing the loaded ones."
+        "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
+        if attribute not in self.models and self.pretrained and attribute in ATTRIBUTES:
+            self.load(pretrained_path(attribute), attribute)                  # the shipped model, checked
         if attribute not in self.models:
             if attribute in CELEBA_ATTRIBUTES:
                 raise UnknownAttributeError(f"no model loaded for {attribute!r}; loaded: {', '.join(self.models) or 'none'}")
+            if self.pretrained: raise _unknown(attribute, tuple(dict.fromkeys(self.attributes + ATTRIBUTES)), 'editable')
             raise _unknown(attribute, self.attributes, 'loaded')
         return self.models[attribute]
 
@@ -365,8 +371,9 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
     """Edit `image` (a path, PIL image, array, tensor [B,3,H,W] in [-1, 1], `FaceTensors` or a list) towards `value`
     (1/'add' or 0/'remove') of `attribute`, with the generator of `checkpoint` or `model` (a `Generator` trained at
     `image_size`, or an `Editor`). `precision`/`compile` as `Editor`'s (None: 'auto' / False, or an `Editor`'s own).
+    Without either, the model shipped with the package for `attribute` (`04a_pretrained`).
     Returns an `EditResult` (edited, mask, residual)."""
-    if (checkpoint is None) == (model is None): raise BadInputError("pass exactly one of checkpoint= and model=")
+    if checkpoint is not None and model is not None: raise BadInputError("pass at most one of checkpoint= and model=")
     if isinstance(model, Editor): return model.using(precision, compile).edit(image, attribute, value)
     _check_value(value)
     kw = dict(batch_size=batch_size, crop=crop, shift_y=shift_y, precision='auto' if precision is None else precision,
@@ -376,8 +383,8 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
         ed = Editor(device=p.device if p is not None and device == 'auto' else device, **kw)
         ed.add(attribute, model, image_size)
     else:
-        ed = Editor(device=device, **kw)
-        ed.load(checkpoint, attribute)
+        ed = Editor(device=device, pretrained=checkpoint is None, **kw)
+        if checkpoint is not None: ed.load(checkpoint, attribute)
     return ed.edit(image, attribute, value)
 
 # %% ../nbs/05_edit.ipynb 40

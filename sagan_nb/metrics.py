@@ -10,18 +10,20 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from tqdm.auto import trange
 from .data import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, AnnotationError, FaceTensors, UnknownAttributeError,
-                           center_crop_box, check_attributes, to_float, save_atomic, _header, _parse_rows, _read_bytes)
+                           center_crop_box, check_attributes, to_float, to_uint8, save_atomic, _header, _parse_rows, _read_bytes)
 from .models import GenOutput
 
 # %% auto 0
-__all__ = ['LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE', 'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES',
-           'DEFAULT_COLUMNS', 'AttributeClassifier', 'train_attribute_classifier', 'predict_attributes',
-           'classifier_accuracy', 'edit_accuracy', 'save_classifier', 'load_classifier', 'plot_metrics', 'psnr',
-           'region_change', 'mask_iou', 'identity_similarity', 'read_landmarks', 'landmarks_to_pixels',
-           'attribute_region', 'edit_metrics', 'metrics_table']
+__all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE',
+           'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES', 'DEFAULT_COLUMNS', 'AttributeClassifier',
+           'train_attribute_classifier', 'predict_attributes', 'classifier_accuracy', 'edit_accuracy',
+           'save_classifier', 'load_classifier', 'plot_metrics', 'psnr', 'region_change', 'mask_iou',
+           'identity_similarity', 'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder', 'identity_distance',
+           'read_landmarks', 'landmarks_to_pixels', 'attribute_region', 'edit_metrics', 'realism_test', 'metrics_table']
 
 # %% ../nbs/08_metrics.ipynb 6
 class _AvgMaxPool(nn.Module):
@@ -258,6 +260,52 @@ def identity_similarity(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.
     return torch.cat(out) if out else torch.zeros(0)
 
 # %% ../nbs/08_metrics.ipynb 30
+class MissingExtraError(ImportError):
+    "An optional dependency is not installed; the message names the extra that brings it (`pip install sagan_nb[...]`)."
+
+FACE_MODELS = ('shape_predictor_5_face_landmarks.dat', 'dlib_face_recognition_resnet_model_v1.dat')
+CELEBA_FACE_BOX = (0.225, 0.353, 0.762, 0.889)     # (x0, y0, x1, y1) / side: dlib's detections on aligned CelebA crops
+
+def face_models_dir() -> Path:
+    "The folder of dlib's model files shipped by `face-recognition-models` (found without importing the package)."
+    import importlib.util
+    spec = importlib.util.find_spec('face_recognition_models')
+    d = Path(list(spec.submodule_search_locations)[0]) / 'models' if spec and spec.submodule_search_locations else None
+    if d is None or not all((d / f).is_file() for f in FACE_MODELS):
+        raise MissingExtraError("dlib's face models are not installed: pip install 'sagan_nb[faces]' "
+                                "(dlib-bin and face-recognition-models)")
+    return d
+
+class DlibFaceEmbedder:
+    "dlib's 128-d face descriptor of aligned faces [B,3,H,W] in [-1, 1] (CPU); two faces are one person below `threshold`."
+    threshold = 0.6
+    def __init__(self, box: tuple[float, float, float, float] = CELEBA_FACE_BOX, size: int = 192):
+        try: import dlib
+        except ImportError: raise MissingExtraError("dlib is not installed: pip install 'sagan_nb[faces]'") from None
+        d = face_models_dir()
+        self.dlib, self.box, self.size = dlib, box, size
+        self.landmarks = dlib.shape_predictor(str(d / FACE_MODELS[0]))
+        self.net = dlib.face_recognition_model_v1(str(d / FACE_MODELS[1]))
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = _check_images(torch.as_tensor(images), 'images')
+        s = self.size
+        rect = self.dlib.rectangle(*(int(round(v * s)) for v in self.box))
+        out = []
+        for im in to_uint8(x.detach().float().cpu().clamp(-1, 1)):
+            a = np.asarray(Image.fromarray(im.permute(1, 2, 0).numpy()).resize((s, s), Image.BICUBIC))
+            out.append(np.asarray(self.net.compute_face_descriptor(a, self.landmarks(a, rect), 0)))
+        return torch.from_numpy(np.stack(out)).float() if out else torch.zeros(0, 128)
+
+@torch.no_grad()
+def identity_distance(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                      bs: int = 64) -> torch.Tensor:
+    "Euclidean distance [N] between `embed(x)` and `embed(y)`, pair by pair (dlib's descriptor: same person below 0.6)."
+    if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
+    out = [(embed(x[i:i + bs]).float() - embed(y[i:i + bs]).float()).norm(dim=1).cpu() for i in range(0, len(x), bs)]
+    return torch.cat(out) if out else torch.zeros(0)
+
+# %% ../nbs/08_metrics.ipynb 33
 LANDMARK_FILE = 'list_landmarks_align_celeba.txt'
 LANDMARK_NAMES = ('lefteye', 'righteye', 'nose', 'leftmouth', 'rightmouth')
 LANDMARK_HEADER = tuple(f'{p}_{a}' for p in LANDMARK_NAMES for a in 'xy')
@@ -279,7 +327,7 @@ def read_landmarks(path: str | Path) -> tuple[list[str], np.ndarray]:
         raise AnnotationError(f"{path}:1: the count line says {int(count)} images but the file has {len(files)} rows")
     return files, vals.reshape(-1, len(LANDMARK_NAMES), 2)
 
-# %% ../nbs/08_metrics.ipynb 32
+# %% ../nbs/08_metrics.ipynb 35
 def _as_points(landmarks) -> tuple[np.ndarray, bool]:
     "Landmarks (None: the means; a name → (x, y) dict; [5,2]; or [N,5,2]) as float [N,5,2], and whether per image."
     if landmarks is None: landmarks = CELEBA_MEAN_LANDMARKS
@@ -334,7 +382,7 @@ def attribute_region(attribute: str, size: int = IMAGE_SIZE, landmarks=None, cro
     region = torch.from_numpy(rows_[:, :, None] & cols[:, None, :])
     return region if per_image else region[0]
 
-# %% ../nbs/08_metrics.ipynb 40
+# %% ../nbs/08_metrics.ipynb 43
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64) -> dict:
@@ -367,7 +415,37 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
     if embed is not None: out['id_sim'] = identity_similarity(embed, x, y).mean().item()
     return out
 
-# %% ../nbs/08_metrics.ipynb 44
+# %% ../nbs/08_metrics.ipynb 47
+def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs: int = 64, lr: float = 1e-2, seed: int = 0,
+                 width: int = 16, device=None) -> dict[str, float]:
+    "Held-out accuracy of a small CNN trained to tell `edited` faces from `real` ones (others'): 0.5 = indistinguishable."
+    real, edited = _check_images(torch.as_tensor(real), 'real'), _check_images(torch.as_tensor(edited), 'edited')
+    if real.shape[1:] != edited.shape[1:]: raise ValueError(f"real {tuple(real.shape)} and edited {tuple(edited.shape)} differ in shape")
+    if min(len(real), len(edited)) < 4: raise ValueError("need at least 4 real and 4 edited faces")
+    dev, g = _resolve_device(device), torch.Generator().manual_seed(seed)
+    pr, pe = torch.randperm(len(real), generator=g), torch.randperm(len(edited), generator=g)
+    hr, he = len(real) // 2, len(edited) // 2
+    x_tr = torch.cat([real[pr[:hr]], edited[pe[:he]]]).float(); y_tr = torch.cat([torch.zeros(hr), torch.ones(he)])
+    x_te = torch.cat([real[pr[hr:]], edited[pe[he:]]]).float(); y_te = torch.cat([torch.zeros(len(real) - hr), torch.ones(len(edited) - he)])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = AttributeClassifier(1, width, _n_down(real.shape[-1]), ('edited',)).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * -(-len(x_tr) // bs))
+    net.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x_tr), generator=g)
+        for i in range(0, len(x_tr), bs):
+            j = perm[i:i + bs]
+            loss = F.binary_cross_entropy_with_logits(net(x_tr[j].to(dev))[:, 0].float(), y_tr[j].to(dev))
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    net.eval()
+    with torch.no_grad(): p = torch.cat([net(x_te[i:i + 256].to(dev))[:, 0].float().cpu() for i in range(0, len(x_te), 256)])
+    hit = ((p > 0) == (y_te > 0.5)).float()
+    return dict(realism_acc=hit.mean().item(), realism_acc_real=hit[y_te < 0.5].mean().item(),
+                realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
+
+# %% ../nbs/08_metrics.ipynb 50
 DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim')
 _FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 

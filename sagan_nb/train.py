@@ -15,14 +15,15 @@ from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uint
                            write_text_atomic, atomic_path)
 from typing import Callable
 from .models import Generator, Discriminator, GenOutput, init_weights
-from .losses import d_loss, g_loss
+from .losses import attribute_bce, d_loss, g_loss
 
 # %% auto 0
 __all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'check_fields', 'TrainConfig', 'ConfigMismatchError',
            'ConfigError', 'CheckpointError', 'DeviceError', 'NonFiniteLossError', 'Method', 'register_method',
            'get_method', 'method_config', 'check_config', 'load_checkpoint', 'config_from', 'build_generator',
            'load_generator', 'export_generator', 'setup_distributed', 'keep_freed_memory', 'resolve_device',
-           'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup', 'Trainer', 'plot_history']
+           'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup', 'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer',
+           'plot_history']
 
 # %% ../nbs/04_train.ipynb 7
 _CHOICES = dict(amp=('auto', 'bf16', 'off'), channels_last=('auto', 'on', 'off'))
@@ -289,13 +290,40 @@ def sagan_amn_warmup(t) -> None:
         first = loss.item() if first is None else first
     t.events.append(f"AMN warm-up: {n} batches, L1 {first:.3f} -> {loss.item():.3f}")
 
+def sagan_d_cls_warmup(t) -> None:
+    """Optional (hparam `d_cls_warmup`, 0 in the paper): train the critic on the attribute term of 𝓛_D alone,
+    BCE(D_cls(I), c_g) on real faces, for that many batches before iteration 1 (its own Adam; the paper's starts fresh)."""
+    n = t.method.hp(t.cfg)['d_cls_warmup']
+    if not n: return
+    opt = torch.optim.Adam(t.D.parameters(), t.cfg.lr, (t.cfg.beta1, t.cfg.beta2))
+    first, hits, seen = None, 0., 0
+    for i in range(n):
+        x, c, _ = t.next_batch()
+        with t._autocast(): cls = t.D(x)[1]
+        loss = attribute_bce(cls, c)
+        opt.zero_grad(set_to_none=True); loss.backward()
+        if t.world > 1:                                              # keep the replicas identical
+            for p in t.D.parameters():
+                if p.grad is not None: dist.all_reduce(p.grad); p.grad /= t.world
+        opt.step()
+        if not torch.isfinite(loss): raise NonFiniteLossError(f"critic attribute warm-up: BCE is {loss.item()}")
+        first = loss.item() if first is None else first
+        if i >= n - max(1, n // 5): hits += ((cls.detach() > 0).float() == c).float().sum().item(); seen += len(c)
+    t.events.append(f"critic attribute warm-up: {n} batches, BCE {first:.3f} -> {loss.item():.3f}, "
+                    f"accuracy {hits / seen:.2f} on its last {max(1, n // 5)} batches")
+
+def sagan_warmup(t) -> None:
+    "SaGAN's optional warm-ups, both off in the paper: the critic's attribute head, then the AMN."
+    sagan_d_cls_warmup(t); sagan_amn_warmup(t)
+
 SAGAN = register_method(Method(
     'sagan', 'SaGAN',
     build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res), cfg.init_std),
     build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
-    hparams=dict(amn_warmup=0), hparam_ranges=dict(amn_warmup=(0, None)), warmup=sagan_amn_warmup))
+    hparams=dict(amn_warmup=0, d_cls_warmup=0), hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None)),
+    warmup=sagan_warmup))
 
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
@@ -494,7 +522,7 @@ class Trainer:
         self._flush()
         return self.history
 
-# %% ../nbs/04_train.ipynb 31
+# %% ../nbs/04_train.ipynb 33
 def plot_history(h, smooth: int = 10):
     "Loss and mask curves of a run: `h` is a Trainer, a history dict, or a run folder with log.json."
     import matplotlib.pyplot as plt
