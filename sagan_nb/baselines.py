@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from .models import ResidualBlock, GenOutput, Discriminator, init_weights
+from .models import ResidualBlock, GenOutput, Discriminator, init_weights, with_attribute
 from .losses import critic_score, gradient_penalty, attribute_bce
 from .train import TrainConfig, Method, register_method, get_method
 
@@ -55,8 +55,7 @@ class StarGANGenerator(nn.Module):
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> GenOutput:
-        cmap = c.reshape(-1, 1, 1, 1).to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
-        y = self.main(torch.cat([x, cmap], 1))
+        y = self.main(with_attribute(x, c))
         return GenOutput(y, None, y)
 
 def stargan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,

@@ -14,7 +14,8 @@ from torch import nn
 from .data import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
 from .synth import load_faces, face_params, face_attrs, render_faces, synth_name, SPLIT_START
 from .models import GenOutput
-from .train import TrainConfig, Trainer, method_config, load_checkpoint, load_generator, check_config, config_from, METHODS
+from .train import (TrainConfig, Trainer, method_config, load_checkpoint, load_generator, check_config, config_from,
+                            METHODS, resolve_device)
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 from .edit import Editor
 from .metrics import (AttributeClassifier, train_attribute_classifier, save_classifier, load_classifier, classifier_accuracy, edit_metrics, metrics_table)
@@ -167,7 +168,7 @@ class Study:
         self.budget, self.data_root = get_budget(budget), (None if data_root in (None, '', 'synthetic') else Path(data_root))
         self.work_dir = Path(work_dir) / self.budget.name
         self.checkpoints = parse_checkpoints(checkpoints)
-        self.device = 'cuda' if device == 'auto' and torch.cuda.is_available() else ('cpu' if device == 'auto' else device)
+        self.device = str(resolve_device(device))                 # checked here: a bad name fails before any work
         self.progress, self.precision, self._faces, self._judge = progress, precision, {}, None
         self.editors: dict[str, Editor] = {}                # one per method, holding its generator per attribute
 

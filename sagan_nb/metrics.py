@@ -16,6 +16,7 @@ from tqdm.auto import trange
 from .data import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, AnnotationError, FaceTensors, UnknownAttributeError,
                            center_crop_box, check_attributes, to_float, to_uint8, save_atomic, _header, _parse_rows, _read_bytes)
 from .models import GenOutput
+from .train import resolve_device
 
 # %% auto 0
 __all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE',
@@ -60,7 +61,8 @@ def _device_of(m) -> torch.device:
     return p.device if p is not None else torch.device('cpu')
 
 def _resolve_device(device) -> torch.device:
-    return torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    "None is 'auto' (the GPU if there is one); see `sagan_nb.train.resolve_device`."
+    return resolve_device('auto' if device is None else device)
 
 def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                                progress: bool = False, width: int = 16, flip: bool = True, device=None

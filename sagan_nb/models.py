@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 # %% auto 0
-__all__ = ['ResidualBlock', 'EncoderDecoder', 'AMN', 'SAN', 'GenOutput', 'Generator', 'Discriminator', 'init_weights', 'n_params',
-           'count_flops']
+__all__ = ['ResidualBlock', 'EncoderDecoder', 'AMN', 'SAN', 'GenOutput', 'with_attribute', 'Generator', 'Discriminator',
+           'init_weights', 'n_params', 'count_flops']
 
 # %% ../nbs/02_models.ipynb 6
 def _conv_in_relu(cin: int, cout: int, k: int, s: int, p: int, transpose: bool = False) -> list[nn.Module]:
@@ -52,6 +52,10 @@ class GenOutput(NamedTuple):
     mask: torch.Tensor     # b = SAN(I), [B,1,H,W] in [0, 1]
     amn: torch.Tensor      # F_m(I, c), [B,3,H,W] in [-1, 1]
 
+def with_attribute(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    "The image `x` [B,3,H,W] with the attribute values `c` [B] (or [B,1]) as a fourth, constant channel: [B,4,H,W]."
+    return torch.cat([x, c.reshape(-1, 1, 1, 1).to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])], 1)
+
 class Generator(nn.Module):
     "SaGAN's generator: the AMN draws the attribute, the SAN's mask decides where it is used."
     def __init__(self, conv_dim: int = 32, n_down: int = 3, n_res: int = 4):
@@ -60,8 +64,7 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> GenOutput:
         "`x` [B,3,H,W] in [-1, 1]; `c` [B] (or [B,1]) target attribute values in {0, 1}."
-        cmap = c.reshape(-1, 1, 1, 1).to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
-        a = self.amn(torch.cat([x, cmap], 1))
+        a = self.amn(with_attribute(x, c))
         b = self.san(x)
         return GenOutput(a * b + x * (1 - b), b, a)
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uint8, check_attributes, save_atomic,
                            write_text_atomic, atomic_path)
 from typing import Callable
-from .models import Generator, Discriminator, GenOutput, init_weights
+from .models import Generator, Discriminator, GenOutput, init_weights, with_attribute
 from .losses import attribute_bce, d_loss, g_loss
 
 # %% auto 0
@@ -279,8 +279,7 @@ def sagan_amn_warmup(t) -> None:
     for _ in range(int(n)):
         x, c, _ = t.next_batch()
         with t._autocast():
-            cmap = c.reshape(-1, 1, 1, 1).to(x.dtype).expand(len(x), 1, *x.shape[2:])
-            loss = (amn(torch.cat([x, cmap], 1)) - x).abs().float().mean()
+            loss = (amn(with_attribute(x, c)) - x).abs().float().mean()
         opt.zero_grad(set_to_none=True); loss.backward()
         if t.world > 1:                                              # keep the replicas identical
             for p in amn.parameters():

@@ -25,7 +25,7 @@ MUTATIONS = {   # name: (what goes wrong, file, correct text, wrong text)
     'M4': ('λ2 100 → 1', 'train.py',
            'lambda_id: float = 100.0', 'lambda_id: float = 1.0'),
     'M5': ('the SAN given the attribute channel', 'models.py',
-           'b = self.san(x)', 'b = self.san(torch.cat([x[:, :2], cmap], 1))'),
+           'b = self.san(x)', 'b = self.san(with_attribute(x[:, :2], c))'),
     'M6': ('identity reconstruction removed', 'losses.py',
            'lambda_rec * rec + lambda_id * idt', 'lambda_rec * rec'),
     'M7': ('dual reconstruction back to c_target instead of c_g', 'losses.py',

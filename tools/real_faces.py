@@ -1,0 +1,106 @@
+"""The real-face research runs of issue 12 (not part of the package or of `make test`): SaGAN on the CelebA faces of
+the paper's training people under DATA_ROOT (../shared/data here), 64 px, one thread per run, resumable.
+
+    python tools/real_faces.py train NAME ATTRIBUTE ITERATIONS '{"hparams": {...}}'   # RUNS/NAME, curve every 25 its
+    python tools/real_faces.py judge NAME [NAME ...]       # flip rate etc. of each 100-iteration snapshot (RUNS/NAME)
+    python tools/real_faces.py collect OUT.json NAME ...   # the curves and judged rows, for nbs/measured/
+
+`train` logs, every 25 iterations, the attention mask on 256 paper-test faces (its mean, and its mean inside and
+outside the attribute's landmark box at CelebA's mean landmarks) and the change of the edit inside and outside that
+box, plus the training terms; every 100 iterations it keeps the generator (float16) for `judge`. `judge` trains the
+attribute judge once (all train faces at 64 px, `train_attribute_classifier`, 15 epochs) and scores every snapshot on
+the 4,995 paper-test faces with `edit_metrics`. Environment: DATA_ROOT (default ../shared/data), RUNS (~/sagan_runs)."""
+import os, sys, json, time
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+import torch
+torch.set_num_threads(1)
+from pathlib import Path
+
+ROOT = Path(os.environ.get('DATA_ROOT', Path(__file__).resolve().parents[1].parent / 'shared' / 'data'))
+RUNS = Path(os.environ.get('RUNS', Path.home() / 'sagan_runs'))
+SIZE, CHUNK, KEEP = 64, 25, 100
+
+def faces(split):
+    from sagan_nb.data import load_celeba
+    return load_celeba(ROOT, split, size=SIZE, cache_dir=RUNS / 'cache', progress=False)
+
+def train(name, attr, total, over='{}'):
+    from sagan_nb.train import Trainer, TrainConfig
+    from sagan_nb.data import to_float, save_atomic
+    from sagan_nb.metrics import attribute_region
+    over = json.loads(over)
+    out = RUNS / name; out.mkdir(parents=True, exist_ok=True)
+    cfg = TrainConfig(**{**dict(attribute=attr, image_size=SIZE, conv_dim=16, d_conv_dim=16, amp='off', device='cpu',
+                                log_every=5, sample_every=KEEP, ckpt_every=CHUNK, steps=int(total)), **over})
+    tr, te = faces('train'), faces('test')
+    xt, ct = to_float(te.images[:256]), te.attrs[:256, te.attr_index(attr)].float()
+    region = attribute_region(attr, SIZE)
+    ck, curve = out / 'checkpoint.pt', out / 'curve.jsonl'
+    t = Trainer(cfg, tr, out_dir=out, resume=ck if ck.exists() else None, progress=False)
+    rows = [json.loads(l) for l in curve.read_text().splitlines() if l.strip()] if curve.exists() else []
+    rows = [r for r in rows if r['step'] <= t.step]                   # a resumed run drops rows past its checkpoint
+    curve.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    wall = rows[-1]['minutes'] * 60 if rows else 0.0
+    print(f'{name}: from iteration {t.step}, {len(tr)} train faces', flush=True)
+    while t.step < int(total):
+        t0 = time.time(); t.fit(min(int(total), t.step + CHUNK)); wall += time.time() - t0
+        t.G.eval()
+        with torch.no_grad(): o = t.G(xt, 1 - ct)
+        t.G.train()
+        m, d, h = o.mask[:, 0], (o.edited - xt).abs().mean(1), t.history
+        last = {k: sum(h[k][-CHUNK:]) / len(h[k][-CHUNK:]) for k in ('g_cls', 'd_acc', 'g_id', 'g_rec', 'd_adv', 'mask_mean')}
+        row = dict(step=t.step, minutes=round(wall / 60, 2), mask=m.mean().item(), mask_in=m[:, region].mean().item(),
+                   mask_out=m[:, ~region].mean().item(), change_in=d[:, region].mean().item(),
+                   change_out=d[:, ~region].mean().item(), **{f'train_{k}': v for k, v in last.items()}, events=len(t.events))
+        with open(curve, 'a') as f: f.write(json.dumps(row) + '\n')
+        if t.step % KEEP == 0:
+            save_atomic({'config': t.state()['config'], 'step': t.step,
+                         'G': {k: v.half() for k, v in t.G.state_dict().items()}}, out / f'G_{t.step:05d}.pt')
+        print(json.dumps(row), flush=True)
+
+def judge_model():
+    from sagan_nb.metrics import train_attribute_classifier, save_classifier, load_classifier, classifier_accuracy
+    jp = RUNS / f'judge{SIZE}.pt'
+    if not jp.exists():
+        clf = train_attribute_classifier(faces('train'), epochs=15, device='cpu')
+        (RUNS / f'judge{SIZE}.json').write_text(json.dumps(classifier_accuracy(clf, faces('test'))))
+        save_classifier(clf, jp)
+    return load_classifier(jp), json.loads((RUNS / f'judge{SIZE}.json').read_text())
+
+def snapshot(f):
+    from sagan_nb.train import TrainConfig, build_generator
+    ck = torch.load(f, weights_only=True)
+    G = build_generator(TrainConfig(**ck['config']))
+    G.load_state_dict({k: v.float() for k, v in ck['G'].items()})
+    return G.eval(), TrainConfig(**ck['config'])
+
+def judge(*names):
+    from sagan_nb.metrics import edit_metrics
+    clf, acc = judge_model()
+    print('judge accuracy on the paper-test faces', acc, flush=True)
+    te = faces('test')
+    for name in names:
+        run = RUNS / name
+        curve = {json.loads(l)['step']: json.loads(l) for l in open(run / 'curve.jsonl')}
+        out = run / 'judged.jsonl'
+        done = {json.loads(l)['step'] for l in open(out)} if out.exists() else set()
+        for f in sorted(run.glob('G_*.pt')):
+            step = int(f.stem[2:])
+            if step in done: continue
+            G, cfg = snapshot(f)
+            with torch.no_grad(): m = edit_metrics(lambda x, t: G(x, t), te, cfg.attribute, clf, bs=250)
+            row = dict(step=step, minutes=curve.get(step, {}).get('minutes'),
+                       **{k: v for k, v in m.items() if isinstance(v, (int, float))})
+            with open(out, 'a') as fh: fh.write(json.dumps(row) + '\n')
+            print(name, json.dumps(row), flush=True)
+
+def collect(out, *names):
+    read = lambda p: [json.loads(l) for l in open(p)] if p.exists() else []
+    data = {n: dict(curve=read(RUNS / n / 'curve.jsonl'), judged=read(RUNS / n / 'judged.jsonl'),
+                    config=torch.load(RUNS / n / 'checkpoint.pt', weights_only=True)['config']) for n in names}
+    jj = RUNS / f'judge{SIZE}.json'
+    Path(out).write_text(json.dumps(dict(runs=data, judge=json.loads(jj.read_text()) if jj.exists() else None), indent=0))
+
+if __name__ == '__main__':
+    cmd, *args = sys.argv[1:]
+    dict(train=train, judge=judge, collect=collect)[cmd](*args)
