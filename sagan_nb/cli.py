@@ -15,7 +15,7 @@ from .experiments import BUDGETS, FIGURES, get_budget, parse_checkpoints, run_fi
 from .train import (TrainConfig, Trainer, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
                             NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
                             method_config, resolve_device)
-from .edit import Editor, checkpoint_file, edit_value
+from .edit import Editor, checkpoint_file, edit_value, read_image
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 
 # %% auto 0
@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = e.add_mutually_exclusive_group()
     v.add_argument('--value', help="1 or 'add' (add the attribute, the default), 0 or 'remove'")
     v.add_argument('--remove', dest='value', action='store_const', const='0', help="remove the attribute (= --value 0)")
+    e.add_argument('--faces', action='store_true', help="find every face in the photo (dlib: pip install 'sagan_nb[faces]'), "
+                   "align each as CelebA is aligned, edit it and put it back; without it the central square is edited")
+    e.add_argument('--face', type=int, metavar='K', help="with --faces: only face K (0, 1, ... left to right)")
+    e.add_argument('--min-face', type=int, default=0, metavar='PX', help="with --faces: ignore faces narrower than PX pixels")
+    e.add_argument('--boxes', type=Path, help="with --faces: also write the photo with each face's box and number drawn")
     e.add_argument('--mask', type=Path, help="also write the attention mask (8-bit grey, the photo's size)")
     e.add_argument('--residual', type=Path, help="also write |edited - input| (8-bit RGB, the photo's size)")
     e.add_argument('--crop', type=int, help="side of the central square to edit, in pixels [default: the largest; "
@@ -257,11 +262,25 @@ def _write_images(pairs: list) -> list[Path]:
             if t.exists(): t.unlink()
     return [p for _, p in pairs]
 
+def _edit_faces(args, ed, attribute: str, value):
+    "Every face of the photo (or face --face), aligned, edited and put back: the outputs as PIL images, and the boxes drawn."
+    from types import SimpleNamespace
+    from PIL import ImageChops, ImageDraw
+    from sagan_nb.photos import edit_photo
+    r = edit_photo(args.input, attribute, value, editor=ed, faces=None if args.face is None else [args.face],
+                   min_face=args.min_face)
+    before = read_image(args.input)[0]
+    boxes = before.copy(); draw = ImageDraw.Draw(boxes)
+    for k, f in enumerate(r.faces):
+        draw.rectangle(f.box, outline=(255, 40, 40), width=max(1, before.width // 200)); draw.text((f.box[0] + 3, f.box[1] + 2), str(k), fill=(255, 40, 40))
+    _say(f"{len(r.faces)} face(s) in {args.input}: " + ', '.join(f"{k}: box {tuple(f.box)}" for k, f in enumerate(r.faces)))
+    return SimpleNamespace(edited=r.photo, mask=r.mask, residual=ImageChops.difference(r.photo, before), boxes=boxes)
+
 def cmd_edit(args) -> int:
     value = edit_value(1 if args.value is None else args.value)
-    outs = [p for p in (args.output, args.mask, args.residual) if p is not None]
+    outs = [p for p in (args.output, args.mask, args.residual, args.boxes) if p is not None]
     for p in outs: check_output(p, image=True)                              # every output checked before any work
-    if len({Path(p).absolute() for p in outs}) < len(outs): raise UsageError("output, --mask and --residual must be different files")
+    if len({Path(p).absolute() for p in outs}) < len(outs): raise UsageError("output, --mask, --residual and --boxes must be different files")
     if args.checkpoint is None and args.attribute is None:
         raise UsageError("give --attribute (to use the model shipped with sagan_nb) or --checkpoint")
     ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y, precision=args.precision,
@@ -270,8 +289,12 @@ def cmd_edit(args) -> int:
     else: attribute = ed.load(args.checkpoint, args.attribute)
     if args.mask is not None and ed.configs[attribute].method != 'sagan':
         raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {ed.sources[attribute]} has no attention mask")
-    r = ed.edit(args.input, attribute, value)
-    pairs = [(img, Path(p)) for img, p in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual)) if p is not None]
+    if args.faces or args.face is not None or args.boxes is not None:
+        r = _edit_faces(args, ed, attribute, value)
+    else:
+        r = ed.edit(args.input, attribute, value)
+    pairs = [(img, Path(p)) for img, p in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual),
+                                           (getattr(r, 'boxes', None), getattr(args, 'boxes', None))) if p is not None]
     written = _write_images(pairs)
     _say(f"{'+' if value else '-'}{attribute}: {args.input} -> {', '.join(map(str, written))}")
     return 0
