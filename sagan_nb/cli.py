@@ -287,7 +287,7 @@ def cmd_edit(args) -> int:
                 pretrained=args.checkpoint is None)
     if args.checkpoint is None: attribute = args.attribute; ed.model(attribute)     # the shipped model, sha256 checked
     else: attribute = ed.load(args.checkpoint, args.attribute)
-    if args.mask is not None and ed.configs[attribute].method != 'sagan':
+    if args.mask is not None and not get_method(ed.configs[attribute].method).mask:
         raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {ed.sources[attribute]} has no attention mask")
     if args.faces or args.face is not None or args.boxes is not None:
         r = _edit_faces(args, ed, attribute, value)

@@ -29,7 +29,7 @@ __all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'BUDGETS', 'SHIFT_START
 
 # %% ../nbs/10_experiments.ipynb 4
 METHOD_ORDER = ('cyclegan', 'stargan', 'resgan', 'sagan')            # the column order of the paper's comparisons
-METHOD_TITLES = {'cyclegan': 'CycleGAN', 'stargan': 'StarGAN', 'resgan': 'ResGAN', 'sagan': 'SaGAN'}
+METHOD_TITLES = {m: METHODS[m].title for m in METHOD_ORDER}      # each `Method` names itself
 FIGURE_OF = {'Eyeglasses': 4, 'Mouth_Slightly_Open': 5, 'No_Beard': 6, 'Smiling': 7}   # paper Fig. 4-7
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ def _ckpt_steps(path: Path, cfg: TrainConfig) -> int | None:
     return int(ck['step'])
 
 def _cost(cfg: TrainConfig) -> float:
-    "A rough relative cost of a run (SaGAN's generator step runs its two networks three times)."
-    return cfg.steps * (cfg.n_critic + (6 if cfg.method == 'sagan' else 2))
+    "A rough relative cost of a run: per iteration, its critic steps and its method's `g_cost`."
+    return cfg.steps * (cfg.n_critic + METHODS[cfg.method].g_cost)
 
 def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1) -> tuple[str, float]:
     "Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds); its events go to its log.json."

@@ -107,6 +107,8 @@ class Method:
     arch_hparams: tuple[str, ...] = ()           # the hparams that change the networks (part of a checkpoint's identity)
     hparam_ranges: dict = field(default_factory=dict)   # {knob: (lowest, highest or None)}; its type is its default's
     warmup: Callable | None = None               # (trainer) -> None: run once before iteration 1 (e.g. SaGAN's AMN warm-up)
+    mask: bool = False                           # its generator outputs an attention mask (GenOutput.mask not None)
+    g_cost: float = 2.0                          # relative cost of one generator step (for scheduling runs; D steps cost 1)
 
     def hp(self, cfg: TrainConfig) -> dict:
         "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
@@ -322,7 +324,7 @@ SAGAN = register_method(Method(
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
     hparams=dict(amn_warmup=0, d_cls_warmup=0), hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None)),
-    warmup=sagan_warmup))
+    warmup=sagan_warmup, mask=True, g_cost=6.0))                     # two networks, each run three times per G step
 
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
@@ -530,7 +532,7 @@ def plot_history(h, smooth: int = 10):
     def sm(v):
         v = torch.tensor(v, dtype=torch.float64); k = max(1, min(smooth, len(v)))
         return torch.nn.functional.avg_pool1d(v[None, None], k, 1).flatten() if len(v) else v
-    groups = [('critic', ['d_adv', 'd_gp', 'g_adv', 'd_real', 'd_fake']), ('attribute', ['d_cls', 'g_cls', 'd_acc', 'g_dual']),
+    groups = [('critic', ['d_adv', 'd_gp', 'g_adv', 'd_real', 'd_fake']), ('attribute', ['d_cls', 'g_cls', 'd_acc', 'd_fake_acc', 'g_dual']),
               ('reconstruction', ['g_rec', 'g_id', 'g_per']), ('attention mask / change', ['mask_mean', 'mask_area', 'g_change', 'g_res'])]
     groups = [(t, [k for k in ks if k in h]) for t, ks in groups]
     groups = [(t, ks) for t, ks in groups if ks]
