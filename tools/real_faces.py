@@ -4,6 +4,7 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py train NAME ATTRIBUTE ITERATIONS '{"hparams": {...}}'   # RUNS/NAME, curve every 25 its
     python tools/real_faces.py judge NAME [NAME ...]       # flip rate etc. of each 100-iteration snapshot (RUNS/NAME)
     python tools/real_faces.py collect OUT.json NAME ...   # the curves and judged rows, for nbs/measured/
+    python tools/real_faces.py evaluate OUT.json CHECKPOINT ...   # the full table of final models (see `evaluate`)
 
 `train` logs, every 25 iterations, the attention mask on 256 paper-test faces (its mean, and its mean inside and
 outside the attribute's landmark box at CelebA's mean landmarks) and the change of the edit inside and outside that
@@ -101,6 +102,35 @@ def collect(out, *names):
     jj = RUNS / f'judge{SIZE}.json'
     Path(out).write_text(json.dumps(dict(runs=data, judge=json.loads(jj.read_text()) if jj.exists() else None), indent=0))
 
+def evaluate(out, *checkpoints, n_id=400, n_real=2000):
+    """Each model on the paper-test people: `edit_metrics` on all 4,995 faces (flip rate both ways, change inside and
+    outside the landmark box), dlib's identity distance on `n_id` of them, and a realism two-sample test: edits of the
+    people in one half of the test identities against real faces of the other half (`n_real` each)."""
+    import numpy as np
+    from sagan_nb.metrics import edit_metrics, DlibFaceEmbedder, identity_distance, realism_test
+    from sagan_nb.train import load_generator
+    from sagan_nb.data import to_float
+    clf, acc = judge_model()
+    te = faces('test')
+    ids = np.asarray(te.identities); people = np.unique(ids)
+    half_a = np.isin(ids, people[::2]); a_idx, b_idx = np.flatnonzero(half_a), np.flatnonzero(~half_a)
+    emb, rows = DlibFaceEmbedder(), []
+    for ck in checkpoints:
+        G, cfg = load_generator(ck)
+        col = te.attr_index(cfg.attribute)
+        target = 1 - te.attrs[:, col].float()
+        with torch.no_grad():
+            m = edit_metrics(lambda x, t: G(x, t), te, cfg.attribute, clf, bs=250)
+            x = to_float(te.images)
+            y = torch.cat([G(x[i:i + 250], target[i:i + 250]).edited for i in range(0, len(x), 250)])
+        d = identity_distance(emb, x[:n_id], y[:n_id])
+        r = realism_test(to_float(te.images[b_idx[:n_real]]), y[a_idx[:n_real]])
+        row = dict(checkpoint=str(ck), method=cfg.method, attribute=cfg.attribute, judge_acc=acc[cfg.attribute],
+                   **{k: v for k, v in m.items() if isinstance(v, (int, float))},
+                   id_dist=d.mean().item(), same_person=(d < emb.threshold).float().mean().item(), n_id=n_id, **r)
+        rows.append(row); print(json.dumps(row), flush=True)
+    Path(out).write_text(json.dumps(rows, indent=1))
+
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    dict(train=train, judge=judge, collect=collect)[cmd](*args)
+    dict(train=train, judge=judge, collect=collect, evaluate=evaluate)[cmd](*args)
