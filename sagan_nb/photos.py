@@ -17,7 +17,7 @@ from .edit import Editor, edit_values, read_image, to_rgb
 
 # %% auto 0
 __all__ = ['CELEBA_DLIB5', 'similarity', 'apply', 'invert', 'celeba_to_model', 'Face', 'as_photo', 'find_faces', 'align',
-           'soft_square', 'paste', 'photo_tensor', 'FaceEdit', 'PhotoEdit', 'edit_photo']
+           'soft_square', 'paste', 'photo_tensor', 'FaceEdit', 'PhotoEdit', 'edit_photo', 'photo_widget']
 
 # %% ../nbs/05a_photos.ipynb 6
 CELEBA_DLIB5 = np.array([[115.10, 112.45], [99.79, 113.34], [61.88, 112.24], [77.14, 113.29], [88.37, 142.37]])
@@ -179,3 +179,39 @@ def edit_photo(photo, attribute: str, value=1, editor: Editor | None = None, fac
     to8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     pil = Image.fromarray(to8(out[0]).permute(1, 2, 0).numpy())
     return PhotoEdit(pil, Image.fromarray((union[0, 0] * 255).round().to(torch.uint8).numpy(), 'L'), records)
+
+# %% ../nbs/05a_photos.ipynb 23
+def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None = None, min_face: int = 0):
+    "An ipywidgets editor for uploaded photos: every face found, edited and put back; before | after | mask."
+    import io, ipywidgets as W, matplotlib.pyplot as plt
+    from IPython.display import display
+    from PIL import ImageDraw, ImageOps
+    editor = editor or Editor()
+    attributes = tuple(attributes or editor.attributes or ('Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard'))
+    up = W.FileUpload(accept='image/*', multiple=False, description='photo')
+    attr = W.Dropdown(options=attributes, value=attributes[0], description='attribute')
+    way = W.ToggleButtons(options=[('add', 1), ('remove', 0)], value=1, description='edit')
+    out, note = W.Output(), W.HTML()
+    box = W.VBox([W.HBox([up, attr, way]), note, out])
+    box.controls, box.output, box.result, box.renders, box.photo = dict(upload=up, attribute=attr, direction=way), out, None, 0, None
+
+    def render(*_):
+        if up.value:
+            f = up.value[0]
+            with Image.open(io.BytesIO(bytes(f['content']))) as im: box.photo = to_rgb(ImageOps.exif_transpose(im), f['name'])[0]
+        if box.photo is None: return
+        try: r = edit_photo(box.photo, attr.value, way.value, editor=editor, min_face=min_face)
+        except BadInputError as e: note.value = f'<b>{e}</b>'; return
+        note.value = f"{len(r.faces)} face(s) found"
+        shown = r.photo.copy(); d = ImageDraw.Draw(shown)
+        for k, fc in enumerate(r.faces): d.rectangle(fc.box, outline=(255, 40, 40), width=2); d.text((fc.box[0] + 3, fc.box[1] + 2), str(k), fill=(255, 40, 40))
+        with out:
+            out.clear_output(wait=True)
+            fig, axs = plt.subplots(1, 3, figsize=(11, 3.8))
+            for a_, im_, t_ in zip(axs, (box.photo, shown, r.mask), ('photo', f"{'+' if way.value else '-'}{attr.value}", 'mask')):
+                a_.imshow(im_, cmap='gray', vmin=0, vmax=255); a_.set_title(t_); a_.axis('off')
+            display(fig); plt.close(fig)
+        box.result, box.renders = r, box.renders + 1
+
+    for w in (up, attr, way): w.observe(render, names='value')
+    return box
