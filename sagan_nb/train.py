@@ -265,7 +265,10 @@ def sagan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, a
                  cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "SaGAN's critic objective 𝓛_D on faces `x` with labels `c`, against their edits to 1 − c (made without gradients)."
     with torch.no_grad(): fake = G(x, 1 - c).edited
-    return d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
+    out = d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
+    w = SAGAN.hp(cfg)['d_cls_weight'] if cfg.hparams else 1.0
+    if w != 1.0: out['loss'] = out['loss'] + (w - 1.0) * out['d_cls']    # hparam d_cls_weight (1 in the paper)
+    return out
 
 def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "SaGAN's generator objective 𝓛_G for flipping every face's attribute."
@@ -323,7 +326,8 @@ SAGAN = register_method(Method(
     build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
-    hparams=dict(amn_warmup=0, d_cls_warmup=0), hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None)),
+    hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0),
+    hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None)),
     warmup=sagan_warmup, mask=True, g_cost=6.0))                     # two networks, each run three times per G step
 
 class Trainer:
