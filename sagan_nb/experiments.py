@@ -63,11 +63,12 @@ BUDGETS = {
                     face_epochs=1),
     'cpu': Budget('cpu', steps=dict(sagan=500, stargan=250, cyclegan=250, resgan=250), model=_TINY,
                   per_method={**_CRITIC, 'sagan': dict(n_critic=3, hparams={'amn_warmup': 500})}),
-    # real CelebA on a 2-core CPU: 64 px, widths 16, the paper's losses, lr and critic steps, plus two warm-ups (see "Real faces")
+    # real CelebA on a 2-core CPU: 64 px, widths 16, the paper's losses, lr and critic steps, plus three knobs (see "Real faces")
     'celeba-cpu': Budget('celeba-cpu', image_size=64, n_train=None, n_test=1000, n_show=6,
                          steps=dict(sagan=1000, stargan=1000, cyclegan=1000, resgan=1000),
                          model=dict(conv_dim=16, d_conv_dim=16, log_every=25, sample_every=10**9, ckpt_every=50),
-                         per_method={'sagan': dict(hparams={'d_cls_warmup': 300, 'amn_warmup': 300})}, clf_epochs=15, workers=2),
+                         per_method={'sagan': dict(hparams={'d_cls_warmup': 300, 'amn_warmup': 300, 'd_cls_weight': 10.0})},
+                         clf_epochs=15, workers=2),
     'full': Budget('full', image_size=128, n_train=None, n_test=2000, n_show=8, steps=dict.fromkeys(METHOD_ORDER, 200_000),
                    model=dict(log_every=100, sample_every=5000, ckpt_every=5000), clf_epochs=20, people=(2000, 10),
                    test_people=(500, 5), face_epochs=30, workers=1),
