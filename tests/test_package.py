@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ['data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'metrics', 'verification', 'experiments', 'cli']
+ORDER = ['data', 'synth', 'models', 'losses', 'train', 'pretrained', 'edit', 'baselines', 'metrics', 'photos', 'verification',
+         'experiments', 'cli']
 
 def _cfg():
     c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT / 'settings.ini'); return c['DEFAULT']
@@ -19,7 +20,7 @@ def test_readme_gives_the_two_commands():
     assert 'make test' in (ROOT / '.ci' / 'run').read_text()
 
 def test_modules_import_in_one_direction():
-    "data → synth → models → losses → train → edit → baselines → … → cli: no module imports one to its right."
+    "data → synth → models → losses → train → pretrained → edit → … → cli: no module imports one to its right."
     for f in (ROOT / 'sagan_nb').glob('*.py'):
         if f.stem not in ORDER: continue
         mods = set()
@@ -47,9 +48,16 @@ def test_wheel_contains_the_library(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     whl, = tmp_path.glob('sagan_nb-*.whl')
     names = zipfile.ZipFile(whl).namelist()
-    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'edit', 'baselines', 'metrics',
-              'verification', 'experiments', 'cli']:
+    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'pretrained', 'edit', 'baselines',
+              'metrics', 'photos', 'verification', 'experiments', 'cli']:
         assert f'sagan_nb/{m}.py' in names, m
+    from sagan_nb.pretrained import shipped, MODELS_FILE
+    for a, rec in shipped().items():                        # every shipped model travels with its record, byte for byte
+        assert f"sagan_nb/weights/{rec['file']}" in names and f'sagan_nb/weights/{MODELS_FILE}' in names, a
+        import hashlib
+        assert hashlib.sha256(zipfile.ZipFile(whl).read(f"sagan_nb/weights/{rec['file']}")).hexdigest() == rec['sha256']
+        assert rec['bytes'] < 16 * 2**20
+    assert sum(r['bytes'] for r in shipped().values()) < 40 * 2**20
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert 'sagan_nb = sagan_nb.cli:main' in meta
     assert not any(n.endswith(('.jpg', '.ipynb')) for n in names)

@@ -5,12 +5,13 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py judge NAME [NAME ...]       # flip rate etc. of each 100-iteration snapshot (RUNS/NAME)
     python tools/real_faces.py collect OUT.json NAME ...   # the curves and judged rows, for nbs/measured/
     python tools/real_faces.py evaluate OUT.json CHECKPOINT ...   # the full table of final models (see `evaluate`)
+    python tools/real_faces.py ship NAME ...               # RUNS/NAME's last checkpoint -> sagan_nb/weights/ + record
 
 `train` logs, every 25 iterations, the attention mask on 256 paper-test faces (its mean, and its mean inside and
 outside the attribute's landmark box at CelebA's mean landmarks) and the change of the edit inside and outside that
 box, plus the training terms; every 100 iterations it keeps the generator (float16) for `judge`. `judge` trains the
 attribute judge once (all train faces at 64 px, `train_attribute_classifier`, 15 epochs) and scores every snapshot on
-the 4,995 paper-test faces with `edit_metrics`. Environment: DATA_ROOT (default ../shared/data), RUNS (~/sagan_runs)."""
+the first 1,000 paper-test faces with `edit_metrics` (`evaluate` uses all 4,995). Environment: DATA_ROOT (default ../shared/data), RUNS (~/sagan_runs)."""
 import os, sys, json, time
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import torch
@@ -19,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get('DATA_ROOT', Path(__file__).resolve().parents[1].parent / 'shared' / 'data'))
 RUNS = Path(os.environ.get('RUNS', Path.home() / 'sagan_runs'))
-SIZE, CHUNK, KEEP = 64, 25, 100
+SIZE, CHUNK, KEEP, JUDGE_N = 64, 25, 100, 1000
 
 def faces(split):
     from sagan_nb.data import load_celeba
@@ -80,6 +81,7 @@ def judge(*names):
     clf, acc = judge_model()
     print('judge accuracy on the paper-test faces', acc, flush=True)
     te = faces('test')
+    te = te.subset(torch.arange(min(JUDGE_N, len(te))))              # the curves: the first 1,000 test faces
     for name in names:
         run = RUNS / name
         curve = {json.loads(l)['step']: json.loads(l) for l in open(run / 'curve.jsonl')}
@@ -131,6 +133,25 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
         rows.append(row); print(json.dumps(row), flush=True)
     Path(out).write_text(json.dumps(rows, indent=1))
 
+def ship(*names):
+    "Ship the last checkpoint of each run into sagan_nb/weights/ (fp16 generator + provenance record)."
+    import platform
+    from sagan_nb.pretrained import ship_generator
+    for name in names:
+        run = RUNS / name
+        rows = [json.loads(l) for l in open(run / 'curve.jsonl')]
+        ck = torch.load(run / 'checkpoint.pt', weights_only=True)
+        out = ship_generator(run / 'checkpoint.pt',
+            data=f"CelebA img_align_celeba, the {len(ck['perm']):,} faces of the paper-training people present in ../shared/data "
+                 "(the 2,400 of the 8,177 training identities of the paper's split that the shared copy holds)",
+            recipe="celeba-cpu (64 px, widths 16, the paper's losses, lr, betas, batch and critic steps; hparams " +
+                   json.dumps(ck['config']['hparams']) + ")",
+            command=f"python tools/real_faces.py train {name} {ck['config']['attribute']} ... '" +
+                    json.dumps({'hparams': ck['config']['hparams']}) + "'",
+            iterations=int(ck['step']), minutes=rows[-1]['minutes'],
+            machine=f"{platform.machine()} CPU, 2 cores shared by 2-5 processes (one thread each), fp32, torch {torch.__version__}")
+        print(out, out.stat().st_size)
+
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    dict(train=train, judge=judge, collect=collect, evaluate=evaluate)[cmd](*args)
+    dict(train=train, judge=judge, collect=collect, evaluate=evaluate, ship=ship)[cmd](*args)
