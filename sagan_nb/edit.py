@@ -253,6 +253,11 @@ class Editor:
     @property
     def attributes(self) -> tuple[str, ...]: return tuple(self.models)
 
+    @property
+    def editable(self) -> tuple[str, ...]:
+        "The attributes it can edit now: those loaded, then (with `pretrained`) those shipped with the package."
+        return tuple(dict.fromkeys(self.attributes + (tuple(a for a in ATTRIBUTES if a in shipped()) if self.pretrained else ())))
+
     def model(self, attribute: str) -> nn.Module:
         "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
         if attribute not in self.models and self.pretrained and attribute in ATTRIBUTES:

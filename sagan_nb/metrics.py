@@ -387,8 +387,11 @@ def attribute_region(attribute: str, size: int = IMAGE_SIZE, landmarks=None, cro
 # %% ../nbs/08_metrics.ipynb 43
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
-                 masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64) -> dict:
-    "Flip `attribute` on every face with `edit_fn(x, c_target) -> edited` (float [-1,1], or a `GenOutput`) and measure the edits."
+                 masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64,
+                 identity: Callable | None = None, identity_n: int = 200) -> dict:
+    """Flip `attribute` on every face with `edit_fn(x, c_target) -> edited` (float [-1,1], or a `GenOutput`) and measure
+    the edits. `embed`: a similarity embedder (`id_sim`); `identity`: a distance judge such as `DlibFaceEmbedder` (its
+    `threshold`), on the first `identity_n` faces: mean distance `id_dist` and the share judged the same person."""
     col = faces.attr_index(attribute)
     _attr_col(clf, attribute)
     if len(faces) == 0: raise ValueError("no faces to edit")
@@ -415,6 +418,10 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
     out.update(region_change(x, y, region))
     if masks: out['mask_iou'] = mask_iou(torch.cat(masks), faces.masks[:, col])
     if embed is not None: out['id_sim'] = identity_similarity(embed, x, y).mean().item()
+    if identity is not None:
+        k = min(len(x), identity_n)
+        d = identity_distance(identity, x[:k], y[:k])
+        out.update(id_dist=d.mean().item(), same_person=(d < identity.threshold).float().mean().item(), n_id=k)
     return out
 
 # %% ../nbs/08_metrics.ipynb 47
@@ -448,8 +455,8 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
                 realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
 
 # %% ../nbs/08_metrics.ipynb 50
-DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim')
-_FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
+DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
+_FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim', 'id_dist', 'same_person')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 
 def _fmt(key: str, v) -> str:
     if v is None: return '–'

@@ -27,3 +27,9 @@ def data_root():
     root = Path(os.environ.get('SAGAN_NB_DATA', ROOT.parent / 'shared' / 'data'))
     if not (root / 'celeba').exists(): pytest.skip(f'no shared data at {root}')
     return root
+
+@pytest.fixture(scope='session')
+def data_root_or_none():
+    "The shared real data when it is there, else None (for tests that also run without it)."
+    root = Path(os.environ.get('SAGAN_NB_DATA', ROOT.parent / 'shared' / 'data'))
+    return root if (root / 'celeba').exists() else None

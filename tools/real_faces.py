@@ -5,7 +5,8 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py judge NAME [NAME ...]       # flip rate etc. of each 100-iteration snapshot (RUNS/NAME)
     python tools/real_faces.py collect OUT.json NAME ...   # the curves and judged rows, for nbs/measured/
     python tools/real_faces.py evaluate OUT.json CHECKPOINT ...   # the full table of final models (see `evaluate`)
-    python tools/real_faces.py ship NAME ...               # RUNS/NAME's last checkpoint -> sagan_nb/weights/ + record
+    python tools/real_faces.py ship NAME[@STEP] ...        # RUNS/NAME's last checkpoint (or snapshot) -> sagan_nb/weights/
+    python tools/real_faces.py record EVAL.json ...        # evaluate's rows -> nbs/measured table + the models' records
 
 `train` logs, every 25 iterations, the attention mask on 256 paper-test faces (its mean, and its mean inside and
 outside the attribute's landmark box at CelebA's mean landmarks) and the change of the edit inside and outside that
@@ -27,7 +28,7 @@ def faces(split):
     return load_celeba(ROOT, split, size=SIZE, cache_dir=RUNS / 'cache', progress=False)
 
 def train(name, attr, total, over='{}'):
-    from sagan_nb.train import Trainer, TrainConfig
+    from sagan_nb.train import Trainer, TrainConfig, CKPT_FORMAT
     from sagan_nb.data import to_float, save_atomic
     from sagan_nb.metrics import attribute_region
     over = json.loads(over)
@@ -56,7 +57,7 @@ def train(name, attr, total, over='{}'):
                    change_out=d[:, ~region].mean().item(), **{f'train_{k}': v for k, v in last.items()}, events=len(t.events))
         with open(curve, 'a') as f: f.write(json.dumps(row) + '\n')
         if t.step % KEEP == 0:
-            save_atomic({'config': t.state()['config'], 'step': t.step,
+            save_atomic({'format': CKPT_FORMAT + '-generator', 'config': t.state()['config'], 'step': t.step,
                          'G': {k: v.half() for k, v in t.G.state_dict().items()}}, out / f'G_{t.step:05d}.pt')
         print(json.dumps(row), flush=True)
 
@@ -134,24 +135,55 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
     Path(out).write_text(json.dumps(rows, indent=1))
 
 def ship(*names):
-    "Ship the last checkpoint of each run into sagan_nb/weights/ (fp16 generator + provenance record)."
-    import platform
+    """Ship each run's generator into sagan_nb/weights/ (fp16 generator + provenance record): NAME ships the last
+    checkpoint, NAME@STEP the snapshot kept at iteration STEP (chosen by the judged curve on the first 1,000 test faces)."""
+    import platform, tempfile
     from sagan_nb.pretrained import ship_generator
-    for name in names:
+    from sagan_nb.train import CKPT_FORMAT
+    from sagan_nb.data import save_atomic
+    for spec in names:
+        name, _, at = spec.partition('@')
         run = RUNS / name
         rows = [json.loads(l) for l in open(run / 'curve.jsonl')]
-        ck = torch.load(run / 'checkpoint.pt', weights_only=True)
-        out = ship_generator(run / 'checkpoint.pt',
-            data=f"CelebA img_align_celeba, the {len(ck['perm']):,} faces of the paper-training people present in ../shared/data "
+        last = torch.load(run / 'checkpoint.pt', weights_only=True)
+        src = run / f'G_{int(at):05d}.pt' if at else run / 'checkpoint.pt'
+        ck = torch.load(src, weights_only=True)
+        if 'format' not in ck:                                          # snapshots kept before the field was added
+            src = Path(tempfile.mkdtemp()) / src.name
+            save_atomic({'format': CKPT_FORMAT + '-generator', **ck}, src)
+        step = int(ck['step'])
+        out = ship_generator(src,
+            data=f"CelebA img_align_celeba, the {len(last['perm']):,} faces of the paper-training people present in ../shared/data "
                  "(the 2,400 of the 8,177 training identities of the paper's split that the shared copy holds)",
             recipe="celeba-cpu (64 px, widths 16, the paper's losses, lr, betas, batch and critic steps; hparams " +
                    json.dumps(ck['config']['hparams']) + ")",
-            command=f"python tools/real_faces.py train {name} {ck['config']['attribute']} ... '" +
+            command=f"python tools/real_faces.py train {name} {ck['config']['attribute']} {step} '" +
                     json.dumps({'hparams': ck['config']['hparams']}) + "'",
-            iterations=int(ck['step']), minutes=rows[-1]['minutes'],
+            iterations=step, minutes=next(r['minutes'] for r in rows if r['step'] == step),
+            selected=(f"iteration {step} of a run continued to {int(last['step'])}: the best judged flip rate of its "
+                      "100-iteration snapshots on the first 1,000 paper-test faces" if at else "the run's last checkpoint"),
             machine=f"{platform.machine()} CPU, 2 cores shared by 2-5 processes (one thread each), fp32, torch {torch.__version__}")
         print(out, out.stat().st_size)
 
+def record(*evaluations):
+    """Each `evaluate` output (OUT.json) into nbs/measured/real_faces_table.json (one row per attribute, replaced) and
+    into its shipped model's record in sagan_nb/weights/MODELS.json (`evaluation`, rounded)."""
+    repo = Path(__file__).resolve().parents[1]
+    table_p, models_p = repo / 'nbs' / 'measured' / 'real_faces_table.json', repo / 'sagan_nb' / 'weights' / 'MODELS.json'
+    table = {r['attribute']: r for r in json.loads(table_p.read_text())} if table_p.exists() else {}
+    models = json.loads(models_p.read_text())
+    for ev in evaluations:
+        for r in json.loads(Path(ev).read_text()):
+            table[r['attribute']] = r
+            rec = models['models'][r['attribute']]
+            rec['evaluation'] = {'on': 'the 4,995 faces of the 999 paper-test people in ../shared/data (tools/real_faces.py evaluate; nbs/10_experiments)',
+                                 **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()
+                                    if k in ('n', 'acc', 'acc_add', 'acc_remove', 'acc_inputs', 'mae_out', 'mae_in', 'id_dist',
+                                             'same_person', 'n_id', 'realism_acc', 'realism_n', 'judge_acc')}}
+    order = ['Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard']
+    table_p.write_text(json.dumps([table[a] for a in order if a in table], indent=1))
+    models_p.write_text(json.dumps(models, indent=1) + '\n')
+
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    dict(train=train, judge=judge, collect=collect, evaluate=evaluate, ship=ship)[cmd](*args)
+    dict(train=train, judge=judge, collect=collect, evaluate=evaluate, ship=ship, record=record)[cmd](*args)
