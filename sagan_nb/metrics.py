@@ -22,7 +22,7 @@ from .train import resolve_device
 __all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE',
            'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES', 'DEFAULT_COLUMNS', 'AttributeClassifier',
            'train_attribute_classifier', 'predict_attributes', 'classifier_accuracy', 'edit_accuracy',
-           'save_classifier', 'load_classifier', 'plot_metrics', 'psnr', 'region_change', 'mask_iou',
+           'save_classifier', 'load_classifier', 'plot_metrics', 'psnr', 'region_change', 'mask_iou', 'mask_roughness',
            'identity_similarity', 'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder', 'identity_distance',
            'read_landmarks', 'landmarks_to_pixels', 'attribute_region', 'edit_metrics', 'realism_test', 'metrics_table']
 
@@ -249,6 +249,13 @@ def mask_iou(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5, per_i
     return 1.0 if union.sum() == 0 else (inter.sum() / union.sum()).item()
 
 # %% ../nbs/08_metrics.ipynb 27
+def mask_roughness(mask: torch.Tensor, eps: float = 1e-8) -> float:
+    "mean |b − avg3×3(b)| / mean b over masks [N,1,H,W] or [N,H,W] (edges replicated): 0 smooth, 16/9 for lone pixels."
+    b = _as_nhw(mask, 'mask').float()[:, None]
+    avg = F.avg_pool2d(F.pad(b, (1, 1, 1, 1), mode='replicate'), 3, 1)
+    return ((b - avg).abs().mean() / b.mean().clamp(min=eps)).item()
+
+# %% ../nbs/08_metrics.ipynb 30
 @torch.no_grad()
 def identity_similarity(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                         bs: int = 128) -> torch.Tensor:
@@ -261,7 +268,7 @@ def identity_similarity(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.
         out.append(F.cosine_similarity(ex.flatten(1).float(), ey.flatten(1).float(), dim=1).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
-# %% ../nbs/08_metrics.ipynb 30
+# %% ../nbs/08_metrics.ipynb 33
 class MissingExtraError(ImportError):
     "An optional dependency is not installed; the message names the extra that brings it (`pip install sagan_nb[...]`)."
 
@@ -307,7 +314,7 @@ def identity_distance(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     out = [(embed(x[i:i + bs]).float() - embed(y[i:i + bs]).float()).norm(dim=1).cpu() for i in range(0, len(x), bs)]
     return torch.cat(out) if out else torch.zeros(0)
 
-# %% ../nbs/08_metrics.ipynb 33
+# %% ../nbs/08_metrics.ipynb 36
 LANDMARK_FILE = 'list_landmarks_align_celeba.txt'
 LANDMARK_NAMES = ('lefteye', 'righteye', 'nose', 'leftmouth', 'rightmouth')
 LANDMARK_HEADER = tuple(f'{p}_{a}' for p in LANDMARK_NAMES for a in 'xy')
@@ -329,7 +336,7 @@ def read_landmarks(path: str | Path) -> tuple[list[str], np.ndarray]:
         raise AnnotationError(f"{path}:1: the count line says {int(count)} images but the file has {len(files)} rows")
     return files, vals.reshape(-1, len(LANDMARK_NAMES), 2)
 
-# %% ../nbs/08_metrics.ipynb 35
+# %% ../nbs/08_metrics.ipynb 38
 def _as_points(landmarks) -> tuple[np.ndarray, bool]:
     "Landmarks (None: the means; a name → (x, y) dict; [5,2]; or [N,5,2]) as float [N,5,2], and whether per image."
     if landmarks is None: landmarks = CELEBA_MEAN_LANDMARKS
@@ -384,7 +391,7 @@ def attribute_region(attribute: str, size: int = IMAGE_SIZE, landmarks=None, cro
     region = torch.from_numpy(rows_[:, :, None] & cols[:, None, :])
     return region if per_image else region[0]
 
-# %% ../nbs/08_metrics.ipynb 43
+# %% ../nbs/08_metrics.ipynb 46
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64,
@@ -424,7 +431,7 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
         out.update(id_dist=d.mean().item(), same_person=(d < identity.threshold).float().mean().item(), n_id=k)
     return out
 
-# %% ../nbs/08_metrics.ipynb 47
+# %% ../nbs/08_metrics.ipynb 50
 def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                  width: int = 16, device=None) -> dict[str, float]:
     "Held-out accuracy of a small CNN trained to tell `edited` faces from `real` ones (others'): 0.5 = indistinguishable."
@@ -454,7 +461,7 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
     return dict(realism_acc=hit.mean().item(), realism_acc_real=hit[y_te < 0.5].mean().item(),
                 realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
 
-# %% ../nbs/08_metrics.ipynb 50
+# %% ../nbs/08_metrics.ipynb 53
 DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
 _FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim', 'id_dist', 'same_person')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 

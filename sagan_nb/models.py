@@ -28,13 +28,20 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor: return x + self.body(x)
 
 # %% ../nbs/02_models.ipynb 8
+def _resize_in_relu(cin: int, cout: int) -> list[nn.Module]:
+    "×2 nearest-neighbour upsampling then conv3×3–IN–ReLU: the resize-convolution of Odena et al. (2016), no checkerboard."
+    return [nn.Upsample(scale_factor=2, mode='nearest'), *_conv_in_relu(cin, cout, 3, 1, 1)]
+
 class EncoderDecoder(nn.Sequential):
-    "Paper Table 1: conv7 → `n_down`× conv4/2 → `n_res` residual blocks → `n_down`× deconv4/2 → conv7 → `out_act`."
-    def __init__(self, in_ch: int, out_ch: int, out_act: nn.Module, conv_dim: int = 32, n_down: int = 3, n_res: int = 4):
+    """Paper Table 1: conv7 → `n_down`× conv4/2 → `n_res` residual blocks → `n_down`× deconv4/2 → conv7 → `out_act`.
+    `resize_up` (not the paper's): each deconv4/2 replaced by `_resize_in_relu`."""
+    def __init__(self, in_ch: int, out_ch: int, out_act: nn.Module, conv_dim: int = 32, n_down: int = 3, n_res: int = 4,
+                 resize_up: bool = False):
         layers, d = _conv_in_relu(in_ch, conv_dim, 7, 1, 3), conv_dim
         for _ in range(n_down): layers += _conv_in_relu(d, 2 * d, 4, 2, 1); d *= 2
         layers += [ResidualBlock(d) for _ in range(n_res)]
-        for _ in range(n_down): layers += _conv_in_relu(d, d // 2, 4, 2, 1, transpose=True); d //= 2
+        for _ in range(n_down):
+            layers += _resize_in_relu(d, d // 2) if resize_up else _conv_in_relu(d, d // 2, 4, 2, 1, transpose=True); d //= 2
         layers += [nn.Conv2d(d, out_ch, 7, 1, 3, bias=True), out_act]
         super().__init__(*layers)
 
@@ -42,9 +49,9 @@ def AMN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4) -> EncoderDecoder:
     "Attribute manipulation network: RGB + one attribute channel → RGB in [-1, 1]."
     return EncoderDecoder(3 + 1, 3, nn.Tanh(), conv_dim, n_down, n_res)
 
-def SAN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4) -> EncoderDecoder:
+def SAN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4, resize_up: bool = False) -> EncoderDecoder:
     "Spatial attention network: RGB → one-channel mask in [0, 1]."
-    return EncoderDecoder(3, 1, nn.Sigmoid(), conv_dim, n_down, n_res)
+    return EncoderDecoder(3, 1, nn.Sigmoid(), conv_dim, n_down, n_res, resize_up)
 
 # %% ../nbs/02_models.ipynb 10
 class GenOutput(NamedTuple):
@@ -57,10 +64,11 @@ def with_attribute(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, c.reshape(-1, 1, 1, 1).to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])], 1)
 
 class Generator(nn.Module):
-    "SaGAN's generator: the AMN draws the attribute, the SAN's mask decides where it is used."
-    def __init__(self, conv_dim: int = 32, n_down: int = 3, n_res: int = 4):
+    """SaGAN's generator: the AMN draws the attribute, the SAN's mask decides where it is used. `san_resize` (not the
+    paper's; SaGAN's hparam of that name): the SAN upsamples by resize-convolution instead of deconvolution."""
+    def __init__(self, conv_dim: int = 32, n_down: int = 3, n_res: int = 4, san_resize: bool = False):
         super().__init__()
-        self.amn, self.san = AMN(conv_dim, n_down, n_res), SAN(conv_dim, n_down, n_res)
+        self.amn, self.san = AMN(conv_dim, n_down, n_res), SAN(conv_dim, n_down, n_res, san_resize)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> GenOutput:
         "`x` [B,3,H,W] in [-1, 1]; `c` [B] (or [B,1]) target attribute values in {0, 1}."
@@ -68,7 +76,7 @@ class Generator(nn.Module):
         b = self.san(x)
         return GenOutput(a * b + x * (1 - b), b, a)
 
-# %% ../nbs/02_models.ipynb 12
+# %% ../nbs/02_models.ipynb 14
 class Discriminator(nn.Module):
     "Paper Table 2: `n_layers`× conv4/2 + LeakyReLU(0.01), then a critic head (conv3) and an attribute head (conv k×k → logit)."
     def __init__(self, image_size: int = 128, conv_dim: int = 32, n_layers: int | None = None, n_attrs: int = 1):
@@ -90,7 +98,7 @@ class Discriminator(nn.Module):
         h = self.main(x)
         return self.src(h), self.cls(h).flatten(1).squeeze(1)
 
-# %% ../nbs/02_models.ipynb 14
+# %% ../nbs/02_models.ipynb 16
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     "Paper's initialisation: conv weights ~ N(0, `std`), biases 0; norms stay (1, 0). Returns `module`."
     for m in module.modules():
@@ -103,7 +111,7 @@ def n_params(module: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
-# %% ../nbs/02_models.ipynb 24
+# %% ../nbs/02_models.ipynb 26
 def count_flops(fn, *args) -> int:
     "FLOPs (2 per multiply-add) of `fn(*args)`, counted by `torch.utils.flop_counter`."
     from torch.utils.flop_counter import FlopCounterMode

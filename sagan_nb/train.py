@@ -322,12 +322,13 @@ def sagan_warmup(t) -> None:
 
 SAGAN = register_method(Method(
     'sagan', 'SaGAN',
-    build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res), cfg.init_std),
+    build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res, bool(SAGAN.hp(cfg)['san_resize'])), cfg.init_std),
     build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
-    hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0),
-    hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None)),
+    hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0, san_resize=0),
+    hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1)),
+    arch_hparams=('san_resize',),                                   # the SAN's upsampling (02_models): part of a checkpoint's identity
     warmup=sagan_warmup, mask=True, g_cost=6.0))                     # two networks, each run three times per G step
 
 class Trainer:

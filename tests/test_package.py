@@ -1,5 +1,5 @@
 "The package as users get it: the wheel, the README, the module layering, the console script."
-import ast, configparser, subprocess, sys, zipfile
+import os, ast, configparser, subprocess, sys, zipfile
 from pathlib import Path
 import pytest
 
@@ -61,3 +61,17 @@ def test_wheel_contains_the_library(tmp_path):
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert 'sagan_nb = sagan_nb.cli:main' in meta
     assert not any(n.endswith(('.jpg', '.ipynb')) for n in names)
+    # installed from the wheel alone (not this checkout), `sagan_nb edit` works without --checkpoint: the shipped model
+    site = tmp_path / 'site'
+    r = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', '--target', str(site), str(whl)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    from PIL import Image
+    Image.new('RGB', (80, 80), (150, 110, 90)).save(tmp_path / 'face.png')
+    env = {**os.environ, 'PYTHONPATH': str(site), 'OMP_NUM_THREADS': '1'}
+    code = ("import sys, sagan_nb, sagan_nb.cli; print(sagan_nb.__file__); "
+            "sys.exit(sagan_nb.cli.main(['edit', 'face.png', 'out.png', '--attribute', 'Smiling']))")
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert r.stdout.startswith(str(site)), r.stdout                 # the wheel's copy ran, not the checkout's
+    assert Image.open(tmp_path / 'out.png').size == (80, 80)

@@ -3,6 +3,7 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
 
     python tools/real_faces.py train NAME ATTRIBUTE ITERATIONS '{"hparams": {...}}'   # RUNS/NAME, curve every 25 its
     python tools/real_faces.py judge NAME [NAME ...]       # flip rate etc. of each 100-iteration snapshot (RUNS/NAME)
+    python tools/real_faces.py rough NAME [NAME ...]       # the speckle of each snapshot's masks (mask_roughness)
     python tools/real_faces.py collect OUT.json NAME ...   # the curves and judged rows, for nbs/measured/
     python tools/real_faces.py evaluate OUT.json CHECKPOINT ...   # the full table of final models (see `evaluate`)
     python tools/real_faces.py ship NAME[@STEP] ...        # RUNS/NAME's last checkpoint (or snapshot) -> sagan_nb/weights/
@@ -98,9 +99,27 @@ def judge(*names):
             with open(out, 'a') as fh: fh.write(json.dumps(row) + '\n')
             print(name, json.dumps(row), flush=True)
 
+def rough(*names):
+    "The speckle of each 100-iteration snapshot's masks (`mask_roughness`) on the 256 curve faces -> RUNS/NAME/rough.jsonl."
+    from sagan_nb.metrics import mask_roughness
+    from sagan_nb.data import to_float
+    te = faces('test'); x = to_float(te.images[:256])
+    for name in names:
+        run = RUNS / name; out = run / 'rough.jsonl'
+        done = {json.loads(l)['step'] for l in open(out)} if out.exists() else set()
+        for f in sorted(run.glob('G_*.pt')):
+            step = int(f.stem[2:])
+            if step in done: continue
+            G, cfg = snapshot(f)
+            c = te.attrs[:256, te.attr_index(cfg.attribute)].float()
+            with torch.no_grad(): m = G(x, 1 - c).mask
+            row = dict(step=step, roughness=mask_roughness(m), mask=m.mean().item())
+            with open(out, 'a') as fh: fh.write(json.dumps(row) + '\n')
+            print(name, json.dumps(row), flush=True)
+
 def collect(out, *names):
     read = lambda p: [json.loads(l) for l in open(p)] if p.exists() else []
-    data = {n: dict(curve=read(RUNS / n / 'curve.jsonl'), judged=read(RUNS / n / 'judged.jsonl'),
+    data = {n: dict(curve=read(RUNS / n / 'curve.jsonl'), judged=read(RUNS / n / 'judged.jsonl'), rough=read(RUNS / n / 'rough.jsonl'),
                     config=torch.load(RUNS / n / 'checkpoint.pt', weights_only=True)['config']) for n in names}
     jj = RUNS / f'judge{SIZE}.json'
     Path(out).write_text(json.dumps(dict(runs=data, judge=json.loads(jj.read_text()) if jj.exists() else None), indent=0))
@@ -186,4 +205,4 @@ def record(*evaluations):
 
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    dict(train=train, judge=judge, collect=collect, evaluate=evaluate, ship=ship, record=record)[cmd](*args)
+    dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, record=record)[cmd](*args)
