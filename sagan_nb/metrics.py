@@ -20,7 +20,7 @@ from .train import resolve_device
 
 # %% auto 0
 __all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE',
-           'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES', 'DEFAULT_COLUMNS', 'AttributeClassifier',
+           'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES', 'DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce',
            'train_attribute_classifier', 'predict_attributes', 'classifier_accuracy', 'edit_accuracy',
            'save_classifier', 'load_classifier', 'plot_metrics', 'psnr', 'region_change', 'mask_iou', 'mask_roughness',
            'identity_similarity', 'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder', 'identity_distance',
@@ -64,6 +64,23 @@ def _resolve_device(device) -> torch.device:
     "None is 'auto' (the GPU if there is one); see `sagan_nb.train.resolve_device`."
     return resolve_device('auto' if device is None else device)
 
+def fit_bce(net: nn.Module, n: int, batch: Callable, epochs: int, bs: int, lr: float, g: torch.Generator,
+            progress: bool = False, desc: str = '') -> list[float]:
+    """Train `net` with Adam and a one-cycle schedule on BCE-with-logits over `n` examples, `epochs` times in a fresh
+    order drawn from `g`; `batch(indices) -> (x, y)`. Returns the mean loss of each epoch; `net` is left in train mode."""
+    opt = torch.optim.Adam(net.parameters(), lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * -(-n // bs))
+    net.train(); history = []
+    for _ in trange(epochs, disable=not progress, desc=desc, leave=False):
+        perm, tot = torch.randperm(n, generator=g), 0.0
+        for i in range(0, n, bs):
+            x, y = batch(perm[i:i + bs])
+            loss = F.binary_cross_entropy_with_logits(net(x).float().reshape(y.shape), y)
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+            tot += loss.item() * len(y)
+        history.append(tot / n)
+    return history
+
 def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                                progress: bool = False, width: int = 16, flip: bool = True, device=None
                                ) -> AttributeClassifier:
@@ -74,23 +91,14 @@ def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 6
     with torch.random.fork_rng(devices=[]):                 # seeded init without touching the global RNG
         torch.manual_seed(seed)
         clf = AttributeClassifier(len(faces.attr_names), width, _n_down(faces.size), faces.attr_names).to(dev)
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(clf.parameters(), lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * -(-len(faces) // bs))
-    y_all, clf.history = faces.attrs.float(), []
-    clf.train()
-    for _ in trange(epochs, disable=not progress, desc='attribute classifier', leave=False):
-        perm, tot = torch.randperm(len(faces), generator=g), 0.0
-        for i in range(0, len(faces), bs):
-            j = perm[i:i + bs]
-            x = to_float(faces.images[j].to(dev))
-            if flip:
-                f = (torch.rand(len(j), generator=g) < 0.5).to(dev)
-                x = torch.where(f[:, None, None, None], x.flip(-1), x)
-            loss = F.binary_cross_entropy_with_logits(clf(x).float(), y_all[j].to(dev))
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            tot += loss.item() * len(j)
-        clf.history.append(tot / len(faces))
+    g, y_all = torch.Generator().manual_seed(seed), faces.attrs.float()
+    def batch(j):
+        x = to_float(faces.images[j].to(dev))
+        if flip:
+            f = (torch.rand(len(j), generator=g) < 0.5).to(dev)
+            x = torch.where(f[:, None, None, None], x.flip(-1), x)
+        return x, y_all[j].to(dev)
+    clf.history = fit_bce(clf, len(faces), batch, epochs, bs, lr, g, progress, 'attribute classifier')
     return clf.eval()
 
 # %% ../nbs/08_metrics.ipynb 8
@@ -446,15 +454,7 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = AttributeClassifier(1, width, _n_down(real.shape[-1]), ('edited',)).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * -(-len(x_tr) // bs))
-    net.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x_tr), generator=g)
-        for i in range(0, len(x_tr), bs):
-            j = perm[i:i + bs]
-            loss = F.binary_cross_entropy_with_logits(net(x_tr[j].to(dev))[:, 0].float(), y_tr[j].to(dev))
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    fit_bce(net, len(x_tr), lambda j: (x_tr[j].to(dev), y_tr[j].to(dev)), epochs, bs, lr, g)
     net.eval()
     with torch.no_grad(): p = torch.cat([net(x_te[i:i + 256].to(dev))[:, 0].float().cpu() for i in range(0, len(x_te), 256)])
     hit = ((p > 0) == (y_te > 0.5)).float()
