@@ -20,11 +20,12 @@ __all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'ATTR_FILE', 'IDENTITY_FILE', 'PAR
            'PAPER_TRAIN_IDENTITIES', 'PAPER_TEST_IDENTITIES', 'SPLITS', 'CELEBA_CROP', 'IMAGE_SIZE', 'LFW_CROP',
            'LFW_SHIFT', 'DataError', 'MissingDataError', 'AnnotationError', 'CorruptImageError',
            'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError', 'OutputError', 'check_output',
-           'atomic_path', 'write_text_atomic', 'save_atomic', 'check_attributes', 'to_float', 'to_uint8', 'FaceTensors',
-           'default_data_root', 'read_attr_file', 'read_identity_file', 'read_partition_file', 'rank_identities',
-           'paper_n_train', 'paper_identity_split', 'celeba_dir', 'CelebAIndex', 'read_celeba', 'center_crop_box',
-           'load_image', 'decode_images', 'to_pil', 'attr_titles', 'show_faces', 'load_celeba', 'lfw_file', 'LFWPairs',
-           'read_lfw_pairs', 'lfw_dir', 'LFWPairFaces', 'load_lfw_pairs']
+           'atomic_path', 'write_text_atomic', 'save_atomic', 'unknown_attribute', 'check_attributes', 'to_float',
+           'to_uint8', 'FaceTensors', 'default_data_root', 'read_attr_file', 'read_identity_file',
+           'read_partition_file', 'rank_identities', 'paper_n_train', 'paper_identity_split', 'celeba_dir',
+           'CelebAIndex', 'read_celeba', 'center_crop_box', 'load_image', 'decode_images', 'to_pil', 'attr_titles',
+           'show_faces', 'load_celeba', 'lfw_file', 'LFWPairs', 'read_lfw_pairs', 'lfw_dir', 'LFWPairFaces',
+           'load_lfw_pairs']
 
 # %% ../nbs/00_data.ipynb 5
 class DataError(Exception):
@@ -110,16 +111,19 @@ CELEBA_ATTRIBUTES = (
     'Sideburns', 'Smiling', 'Straight_Hair', 'Wavy_Hair', 'Wearing_Earrings', 'Wearing_Hat', 'Wearing_Lipstick',
     'Wearing_Necklace', 'Wearing_Necktie', 'Young')
 
+def unknown_attribute(name: str, valid: Sequence[str], what: str = 'valid names') -> UnknownAttributeError:
+    "The error for an attribute `name` not among `valid`, with the closest valid name as a hint."
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ''
+    return UnknownAttributeError(f"unknown attribute {name!r}{hint}; {what}: {', '.join(valid) or 'none'}")
+
 def check_attributes(attributes: str | Sequence[str] | None, available: Sequence[str]) -> tuple[str, ...]:
     "`attributes` (one name, several, or None for all) as a tuple, checked against `available`."
     available = tuple(available)
     if attributes is None: return available
     attributes = (attributes,) if isinstance(attributes, str) else tuple(attributes)
     for a in attributes:
-        if a not in available:
-            close = difflib.get_close_matches(str(a), available, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ''
-            raise UnknownAttributeError(f"unknown attribute {a!r}{hint}; valid names: {', '.join(available)}")
+        if a not in available: raise unknown_attribute(a, available)
     if len(set(attributes)) != len(attributes): raise ValueError(f"attribute named twice in {attributes}")
     return attributes
 

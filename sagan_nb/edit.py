@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_edit.ipynb 3
 from __future__ import annotations
-import copy, difflib
+import copy
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 import numpy as np
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageOps
 from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
-                           UnknownAttributeError, BadInputError, center_crop_box, to_float, to_uint8, to_pil)
+                           UnknownAttributeError, BadInputError, center_crop_box, unknown_attribute, to_float, to_uint8, to_pil)
 from .models import GenOutput
 from .train import TrainConfig, ConfigMismatchError, load_generator, resolve_device
 from .pretrained import pretrained_path, shipped
@@ -21,7 +21,7 @@ from .pretrained import pretrained_path, shipped
 # %% auto 0
 __all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'to_rgb', 'read_image', 'open_image', 'to_model', 'paste_back',
            'EditResult', 'cpu_has_bf16', 'cuda_has_bf16', 'resolve_precision', 'fp32_output', 'checkpoint_file',
-           'Editor', 'edit', 'plot_edit', 'editor_widget']
+           'LoadedModel', 'Prepared', 'Editor', 'edit', 'plot_edit', 'editor_widget']
 
 # %% ../nbs/05_edit.ipynb 6
 def edit_value(value) -> int:
@@ -160,10 +160,7 @@ def checkpoint_file(path) -> Path:
     if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
     return path
 
-def _unknown(name: str, valid: Sequence[str], what: str) -> UnknownAttributeError:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ''
-    return UnknownAttributeError(f"unknown attribute {name!r}{hint}; {what}: {', '.join(valid) or 'none'}")
+_unknown = unknown_attribute                       # (00_data) the one "did you mean" hint
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
     "uint8 [0, 255] or float [-1, 1] images as float32; NaN, another range, or a [0, 1] float batch is a `BadInputError`."
@@ -193,6 +190,22 @@ def _check_value(value) -> None:
     else: edit_value(value)
 
 # %% ../nbs/05_edit.ipynb 25
+class LoadedModel(NamedTuple):
+    "One model of an `Editor`: the generator, its input size, its training config (None if given directly), where it came from."
+    model: nn.Module
+    size: int
+    config: TrainConfig | None
+    source: str
+
+class Prepared(NamedTuple):
+    "One input made ready for a model: its kind, the full float images, the model-size crops, the crop box, and for a PIL/array input its uint8 pixels and alpha."
+    kind: str                       # 'pil', 'array', 'tensor' ([B,3,H,W]) or 'tensor1' ([3,H,W])
+    full: torch.Tensor
+    small: torch.Tensor
+    box: tuple[int, int, int, int]
+    u8: torch.Tensor | None = None
+    alpha: Image.Image | None = None
+
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
@@ -211,10 +224,7 @@ class Editor:
         self.precision = resolve_precision(precision, self.device)            # what runs: 'fp32' or 'bf16'
         self.compile = _check_compile(compile)
         self._compiled: dict[str, Any] = {}
-        self.models: dict[str, nn.Module] = {}
-        self.sizes: dict[str, int] = {}
-        self.configs: dict[str, TrainConfig | None] = {}
-        self.sources: dict[str, str] = {}
+        self.loaded: dict[str, LoadedModel] = {}                              # one record per attribute
         if checkpoints is None: return
         if isinstance(checkpoints, (str, Path)): checkpoints = [checkpoints]
         items = checkpoints.items() if isinstance(checkpoints, dict) else [(None, p) for p in checkpoints]
@@ -234,9 +244,8 @@ class Editor:
     def add(self, attribute: str, model: nn.Module, image_size: int = IMAGE_SIZE, source: str = 'model',
             config: TrainConfig | None = None) -> Editor:
         "Use `model` (`model(x, c) -> GenOutput`, e.g. a `Generator`) for `attribute` at `image_size`; it moves to the device."
-        self.models[attribute] = model.to(self.device).eval()
+        self.loaded[attribute] = LoadedModel(model.to(self.device).eval(), int(image_size), config, source)
         self._compiled.pop(attribute, None)
-        self.sizes[attribute], self.configs[attribute], self.sources[attribute] = int(image_size), config, source
         return self
 
     def using(self, precision: str | None = None, compile: bool | None = None) -> Editor:
@@ -245,13 +254,22 @@ class Editor:
         c = self.compile if compile is None else _check_compile(compile)
         if (p, c) == (self.precision, self.compile): return self
         new = copy.copy(self)
-        new.models, new.sizes, new.configs, new.sources = dict(self.models), dict(self.sizes), dict(self.configs), dict(self.sources)
+        new.loaded = dict(self.loaded)
         new.precision, new.compile, new._compiled = p, c, {}
         new.precision_asked = self.precision_asked if precision is None else precision
         return new
 
     @property
-    def attributes(self) -> tuple[str, ...]: return tuple(self.models)
+    def attributes(self) -> tuple[str, ...]: return tuple(self.loaded)
+    # read-only views of the records, by attribute
+    @property
+    def models(self) -> dict[str, nn.Module]: return {a: r.model for a, r in self.loaded.items()}
+    @property
+    def sizes(self) -> dict[str, int]: return {a: r.size for a, r in self.loaded.items()}
+    @property
+    def configs(self) -> dict[str, TrainConfig | None]: return {a: r.config for a, r in self.loaded.items()}
+    @property
+    def sources(self) -> dict[str, str]: return {a: r.source for a, r in self.loaded.items()}
 
     @property
     def editable(self) -> tuple[str, ...]:
@@ -260,18 +278,18 @@ class Editor:
 
     def model(self, attribute: str) -> nn.Module:
         "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
-        if attribute not in self.models and self.pretrained and attribute in ATTRIBUTES:
+        if attribute not in self.loaded and self.pretrained and attribute in ATTRIBUTES:
             self.load(pretrained_path(attribute), attribute)                  # the shipped model, checked
-        if attribute not in self.models:
+        if attribute not in self.loaded:
             if attribute in CELEBA_ATTRIBUTES:
-                raise UnknownAttributeError(f"no model loaded for {attribute!r}; loaded: {', '.join(self.models) or 'none'}")
+                raise UnknownAttributeError(f"no model loaded for {attribute!r}; loaded: {', '.join(self.loaded) or 'none'}")
             if self.pretrained: raise _unknown(attribute, tuple(dict.fromkeys(self.attributes + ATTRIBUTES)), 'editable')
             raise _unknown(attribute, self.attributes, 'loaded')
-        return self.models[attribute]
+        return self.loaded[attribute].model
 
     def __repr__(self):
-        meth = lambda a: f"{self.configs[a].method} " if self.configs[a] is not None else ''
-        rows = ''.join(f"\n  {a}: {meth(a)}{self.sizes[a]}px from {self.sources[a]}" for a in self.models)
+        meth = lambda r: f"{r.config.method} " if r.config is not None else ''
+        rows = ''.join(f"\n  {a}: {meth(r)}{r.size}px from {r.source}" for a, r in self.loaded.items())
         prec = self.precision if self.precision_asked == self.precision else f"{self.precision_asked}->{self.precision}"
         return (f"Editor(device={self.device}, precision={prec}, compile={self.compile}, batch_size={self.batch_size}, "
                 f"crop={self.crop}, shift_y={self.shift_y}){rows}")
@@ -289,7 +307,7 @@ class Editor:
         attention)."""
         G, v = self._runner(attribute), edit_values(value, len(x))
         bf16 = self.precision == 'bf16'
-        size = self.sizes[attribute]
+        size = self.loaded[attribute].size
         if x.ndim != 4 or x.shape[1:] != (3, size, size):
             raise BadInputError(f"the {attribute} model takes [B,3,{size},{size}] faces, got {tuple(x.shape)}")
         parts = []
@@ -318,8 +336,8 @@ class Editor:
     __call__ = edit
 
     # ---- one input -> (kind, full float [B,3,H,W], model-size float, box, original) ---------------------------
-    def _prepare(self, image, attribute: str) -> dict:
-        size = self.sizes[attribute]
+    def _prepare(self, image, attribute: str) -> Prepared:
+        size = self.loaded[attribute].size
         if isinstance(image, FaceTensors): image = image.images
         alpha = None
         if isinstance(image, (str, Path)): (image, alpha), kind = read_image(image), 'pil'
@@ -334,7 +352,7 @@ class Editor:
             kind = 'tensor' if image.ndim == 4 else 'tensor1'
             full = _as_float(image if image.ndim == 4 else image[None]).cpu()
             box = center_crop_box(full.shape[-1], full.shape[-2], self.crop, self.shift_y)
-            return dict(kind=kind, full=full, small=to_model(full, size, box), box=box)
+            return Prepared(kind, full, to_model(full, size, box), box)
         else: raise BadInputError(f"cannot edit a {type(image).__name__}: pass a path, a PIL image, an array or a tensor")
         im = image
         if 0 in im.size: raise BadInputError(f"cannot edit an empty {im.size[0]}×{im.size[1]} image")
@@ -343,30 +361,30 @@ class Editor:
         whole = box == (0, 0, size, size) and im.size == (size, size)
         small = im if whole else im.resize((size, size), Image.Resampling.BILINEAR, box=box)
         small = to_float(torch.from_numpy(np.array(small)).permute(2, 0, 1)[None])
-        return dict(kind=kind, full=full, small=small, box=box, u8=torch.from_numpy(np.array(im)), alpha=alpha)
+        return Prepared(kind, full, small, box, torch.from_numpy(np.array(im)), alpha)
 
-    def _edit_groups(self, groups: list[dict], attribute: str, value) -> list[tuple]:
+    def _edit_groups(self, groups: list[Prepared], attribute: str, value) -> list[tuple]:
         if not groups: return []
-        o = self.run(torch.cat([g['small'] for g in groups]), attribute, value)
+        o = self.run(torch.cat([g.small for g in groups]), attribute, value)
         outs, i = [], 0
         for g in groups:
-            k = len(g['small'])
+            k = len(g.small)
             mask = None if o.mask is None else o.mask[i:i + k]
-            outs.append(paste_back(g['full'], g['small'], o.edited[i:i + k], mask, g['box'])); i += k
+            outs.append(paste_back(g.full, g.small, o.edited[i:i + k], mask, g.box)); i += k
         return outs
 
     @staticmethod
-    def _finish(g: dict, out: tuple) -> EditResult:
+    def _finish(g: Prepared, out: tuple) -> EditResult:
         edited, mask, res = out
-        if g['kind'] == 'tensor': return EditResult(edited, mask, res)
-        if g['kind'] == 'tensor1': return EditResult(edited[0], None if mask is None else mask[0], res[0])
+        if g.kind == 'tensor': return EditResult(edited, mask, res)
+        if g.kind == 'tensor1': return EditResult(edited[0], None if mask is None else mask[0], res[0])
         e8 = to_uint8(edited[0]).permute(1, 2, 0)
         m8 = None if mask is None else (mask[0, 0] * 255).round().clamp(0, 255).to(torch.uint8)
-        r8 = (e8.short() - g['u8'].short()).abs().to(torch.uint8)
+        r8 = (e8.short() - g.u8.short()).abs().to(torch.uint8)
         arrays = [None if t is None else t.numpy() for t in (e8, m8, r8)]
-        if g['kind'] == 'array': return EditResult(*arrays)
+        if g.kind == 'array': return EditResult(*arrays)
         edited = Image.fromarray(arrays[0])
-        if g.get('alpha') is not None: edited.putalpha(g['alpha'])            # transparency comes back as it was
+        if g.alpha is not None: edited.putalpha(g.alpha)            # transparency comes back as it was
         return EditResult(edited, None if m8 is None else Image.fromarray(arrays[1], 'L'), Image.fromarray(arrays[2]))
 
 # %% ../nbs/05_edit.ipynb 27

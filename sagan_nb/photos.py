@@ -167,7 +167,7 @@ def edit_photo(photo, attribute: str, value=1, editor: Editor | None = None, fac
         if bad: raise BadInputError(f"{name}: no face {bad[0]}; found {len(found)} (numbered 0-{len(found) - 1} left to right)")
         found = [found[k] for k in faces]
     ed = editor or Editor()
-    ed.model(attribute); s = ed.sizes[attribute]                     # (loads the shipped model at first use)
+    ed.model(attribute); s = ed.loaded[attribute].size              # (model() loads the shipped one at first use)
     x = torch.cat([align(im, f, s) for f in found])
     o = ed.run(x, attribute, value)
     out, union, records = photo_tensor(im), None, []
