@@ -56,7 +56,7 @@ class Budget:
                              **{**self.model, **self.per_method.get(method, {}), **over})
 
 _TINY = dict(conv_dim=8, n_res=1, d_conv_dim=16, batch_size=16, lr=2e-3, log_every=25, sample_every=10**9, ckpt_every=100)
-_CRITIC = dict(sagan=dict(n_critic=3), stargan=dict(n_critic=5, lr=1e-3), resgan=dict(n_critic=1), cyclegan=dict(n_critic=1))
+_CRITIC = {m: METHODS[m].toy for m in METHOD_ORDER}              # each method's own overrides at the toy budgets
 BUDGETS = {
     'smoke': Budget('smoke', n_train=64, n_test=16, n_show=3, steps=dict.fromkeys(METHOD_ORDER, 2),
                     model={**_TINY, 'batch_size': 8, 'log_every': 1}, per_method=_CRITIC, clf_epochs=1, people=(12, 3), test_people=(6, 3),

@@ -109,6 +109,7 @@ class Method:
     warmup: Callable | None = None               # (trainer) -> None: run once before iteration 1 (e.g. SaGAN's AMN warm-up)
     mask: bool = False                           # its generator outputs an attention mask (GenOutput.mask not None)
     g_cost: float = 2.0                          # relative cost of one generator step (for scheduling runs; D steps cost 1)
+    toy: dict = field(default_factory=dict)      # `TrainConfig` overrides at the toy figure budgets (10_experiments: smoke, cpu)
 
     def hp(self, cfg: TrainConfig) -> dict:
         "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
@@ -329,7 +330,8 @@ SAGAN = register_method(Method(
     hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0, san_resize=0),
     hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1)),
     arch_hparams=('san_resize',),                                   # the SAN's upsampling (02_models): part of a checkpoint's identity
-    warmup=sagan_warmup, mask=True, g_cost=6.0))                     # two networks, each run three times per G step
+    warmup=sagan_warmup, mask=True, g_cost=6.0,                      # two networks, each run three times per G step
+    toy=dict(n_critic=3)))
 
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
