@@ -91,7 +91,9 @@ STARGAN = register_method(Method(
     show=('d_adv', 'd_gp', 'g_cls', 'g_rec', 'g_change'),
     paper=dict(conv_dim=64, n_res=6, d_conv_dim=64, n_critic=5, lr=1e-4, lambda_gp=10.0, lambda_rec=10.0,
                lambda_id=0.0, batch_size=16, steps=40_000),   # 200,000 D updates / n_critic 5
-    toy=dict(n_critic=5, lr=1e-3)))                                # at the toy budgets: the paper's critic steps, a smaller lr
+    toy=dict(n_critic=5, lr=1e-3),                                 # at the toy budgets: the paper's critic steps, a smaller lr
+    plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')), ('reconstruction', ('g_rec',)),
+                 ('change', ('g_change',)))))
 
 # %% ../nbs/06_baselines.ipynb 15
 class CycleResBlock(nn.Module):
@@ -168,7 +170,8 @@ CYCLEGAN = register_method(Method(
     show=('d_real', 'd_fake', 'g_adv', 'g_rec', 'g_change'),
     paper=dict(conv_dim=64, n_res=6, d_conv_dim=64, n_critic=1, lr=2e-4, lambda_gp=0.0, lambda_rec=10.0,
                lambda_id=5.0, batch_size=1),
-    hparams=dict(d_layers=3), hparam_ranges=dict(d_layers=(1, 6)), arch_hparams=('d_layers',), toy=dict(n_critic=1)))
+    hparams=dict(d_layers=3), hparam_ranges=dict(d_layers=(1, 6)), arch_hparams=('d_layers',), toy=dict(n_critic=1),
+    plot_groups=(('critic', ('d_real', 'd_fake', 'g_adv')), ('reconstruction', ('g_rec', 'g_id')), ('change', ('g_change',)))))
 
 # %% ../nbs/06_baselines.ipynb 21
 def _norm_lrelu(cout: int) -> list[nn.Module]:
@@ -248,4 +251,5 @@ RESGAN = register_method(Method(
     log_keys=('d_loss', 'd_acc', 'd_fake_acc', 'g_loss', 'g_cls', 'g_dual', 'g_res', 'g_per', 'g_change'),
     show=('d_acc', 'd_fake_acc', 'g_cls', 'g_dual', 'g_res'),
     paper=dict(conv_dim=64, n_res=0, d_conv_dim=64, n_critic=1, lr=2e-4, lambda_gp=0.0, lambda_rec=0.0, lambda_id=0.0),
-    hparams=dict(alpha=5e-5, beta=5e-6), hparam_ranges=dict(alpha=(0., None), beta=(0., None)), toy=dict(n_critic=1)))
+    hparams=dict(alpha=5e-5, beta=5e-6), hparam_ranges=dict(alpha=(0., None), beta=(0., None)), toy=dict(n_critic=1),
+    plot_groups=(('attribute', ('d_acc', 'd_fake_acc', 'g_cls', 'g_dual')), ('residual', ('g_res', 'g_per')), ('change', ('g_change',)))))

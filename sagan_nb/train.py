@@ -110,6 +110,7 @@ class Method:
     mask: bool = False                           # its generator outputs an attention mask (GenOutput.mask not None)
     g_cost: float = 2.0                          # relative cost of one generator step (for scheduling runs; D steps cost 1)
     toy: dict = field(default_factory=dict)      # `TrainConfig` overrides at the toy figure budgets (10_experiments: smoke, cpu)
+    plot_groups: tuple = ()                      # ((panel title, (log keys...)), ...) for `plot_history`
 
     def hp(self, cfg: TrainConfig) -> dict:
         "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
@@ -331,7 +332,9 @@ SAGAN = register_method(Method(
     hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1)),
     arch_hparams=('san_resize',),                                   # the SAN's upsampling (02_models): part of a checkpoint's identity
     warmup=sagan_warmup, mask=True, g_cost=6.0,                      # two networks, each run three times per G step
-    toy=dict(n_critic=3)))
+    toy=dict(n_critic=3),
+    plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')),
+                 ('reconstruction', ('g_rec', 'g_id')), ('attention mask', ('mask_mean', 'mask_area')))))
 
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
@@ -531,17 +534,18 @@ class Trainer:
         return self.history
 
 # %% ../nbs/04_train.ipynb 33
-def plot_history(h, smooth: int = 10):
-    "Loss and mask curves of a run: `h` is a Trainer, a history dict, or a run folder with log.json."
+def plot_history(h, smooth: int = 10, method: str | None = None):
+    """The curves of a run, a panel per group of its method's `plot_groups`: `h` is a Trainer, a history dict (of
+    `method`, SaGAN by default) or a run folder (log.json; the method from its checkpoint)."""
     import matplotlib.pyplot as plt
-    if isinstance(h, Trainer): h = h.history
-    elif isinstance(h, (str, Path)): h = json.loads((Path(h) / 'log.json').read_text())['history']
+    if isinstance(h, Trainer): method, h = method or h.cfg.method, h.history
+    elif isinstance(h, (str, Path)):
+        d = Path(h); h = json.loads((d / 'log.json').read_text())['history']
+        if method is None and (d / 'checkpoint.pt').exists(): method = load_checkpoint(d / 'checkpoint.pt')['config'].get('method')
     def sm(v):
         v = torch.tensor(v, dtype=torch.float64); k = max(1, min(smooth, len(v)))
         return torch.nn.functional.avg_pool1d(v[None, None], k, 1).flatten() if len(v) else v
-    groups = [('critic', ['d_adv', 'd_gp', 'g_adv', 'd_real', 'd_fake']), ('attribute', ['d_cls', 'g_cls', 'd_acc', 'd_fake_acc', 'g_dual']),
-              ('reconstruction', ['g_rec', 'g_id', 'g_per']), ('attention mask / change', ['mask_mean', 'mask_area', 'g_change', 'g_res'])]
-    groups = [(t, [k for k in ks if k in h]) for t, ks in groups]
+    groups = [(t, [k for k in ks if k in h]) for t, ks in get_method(method or 'sagan').plot_groups]
     groups = [(t, ks) for t, ks in groups if ks]
     fig, axs = plt.subplots(1, len(groups), figsize=(3.75 * len(groups), 3), squeeze=False)
     axs = axs[0]
