@@ -287,8 +287,9 @@ def cmd_edit(args) -> int:
                 pretrained=args.checkpoint is None)
     if args.checkpoint is None: attribute = args.attribute; ed.model(attribute)     # the shipped model, sha256 checked
     else: attribute = ed.load(args.checkpoint, args.attribute)
-    if args.mask is not None and not get_method(ed.configs[attribute].method).mask:
-        raise UsageError(f"--mask: the {ed.configs[attribute].method!r} model of {ed.sources[attribute]} has no attention mask")
+    rec = ed.loaded[attribute]
+    if args.mask is not None and not get_method(rec.config.method).mask:
+        raise UsageError(f"--mask: the {rec.config.method!r} model of {rec.source} has no attention mask")
     if args.faces or args.face is not None or args.boxes is not None:
         r = _edit_faces(args, ed, attribute, value)
     else:

@@ -160,7 +160,6 @@ def checkpoint_file(path) -> Path:
     if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
     return path
 
-_unknown = unknown_attribute                       # (00_data) the one "did you mean" hint
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
     "uint8 [0, 255] or float [-1, 1] images as float32; NaN, another range, or a [0, 1] float batch is a `BadInputError`."
@@ -233,7 +232,7 @@ class Editor:
     def load(self, checkpoint, attribute: str | None = None) -> str:
         "Load the generator of `checkpoint`; if `attribute` is given, the checkpoint must be trained for it. Returns the attribute."
         if attribute is not None and attribute not in CELEBA_ATTRIBUTES:
-            raise _unknown(attribute, CELEBA_ATTRIBUTES, 'valid names')
+            raise unknown_attribute(attribute, CELEBA_ATTRIBUTES, 'valid names')
         path = checkpoint_file(checkpoint)
         G, cfg = load_generator(path, device=self.device)
         if attribute is not None and cfg.attribute != attribute:
@@ -283,8 +282,8 @@ class Editor:
         if attribute not in self.loaded:
             if attribute in CELEBA_ATTRIBUTES:
                 raise UnknownAttributeError(f"no model loaded for {attribute!r}; loaded: {', '.join(self.loaded) or 'none'}")
-            if self.pretrained: raise _unknown(attribute, tuple(dict.fromkeys(self.attributes + ATTRIBUTES)), 'editable')
-            raise _unknown(attribute, self.attributes, 'loaded')
+            if self.pretrained: raise unknown_attribute(attribute, tuple(dict.fromkeys(self.attributes + ATTRIBUTES)), 'editable')
+            raise unknown_attribute(attribute, self.attributes, 'loaded')
         return self.loaded[attribute].model
 
     def __repr__(self):

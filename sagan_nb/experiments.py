@@ -202,7 +202,7 @@ class Study:
         if method not in self.editors:
             self.editors[method] = Editor(device=self.device, batch_size=64, precision=self.precision)
         ed = self.editors[method]
-        if attribute not in ed.models:
+        if attribute not in ed.loaded:
             path = self.checkpoints.get((method, attribute))
             if path is None:
                 self.train([method], [attribute])
@@ -211,7 +211,7 @@ class Study:
             if cfg.method != method or cfg.attribute != attribute:
                 raise ValueError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
             ed.add(attribute, G, cfg.image_size, source=str(path), config=cfg)
-        return ed.models[attribute]
+        return ed.loaded[attribute].model
 
     def outputs(self, method: str, attribute: str, x: torch.Tensor, c) -> GenOutput:
         "The generator's outputs (float32, CPU) on float faces `x` with target `c`, one for all or one per face."
