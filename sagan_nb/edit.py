@@ -460,7 +460,7 @@ def editor_widget(editor, images, attributes: Sequence[str] | None = None, preci
     editor's own, 'auto' / False for checkpoints). Returns a `VBox`; its `.controls` (image, attribute, direction),
     `.output`, `.result` (the last `EditResult`), `.editor` and `.renders` (how many times it drew) are there for
     scripting and tests."""
-    import ipywidgets as W
+    import threading, ipywidgets as W
     import matplotlib.pyplot as plt
     from IPython.display import display
     editor = (editor if isinstance(editor, Editor) else Editor(editor)).using(precision, compile)
@@ -474,16 +474,17 @@ def editor_widget(editor, images, attributes: Sequence[str] | None = None, preci
     out = W.Output()
     box = W.VBox([W.HBox([pick, attr, way]), out])
     box.controls, box.output, box.result, box.renders = dict(image=pick, attribute=attr, direction=way), out, None, 0
-    box.editor = editor
+    box.editor, busy = editor, threading.Lock()      # JupyterLab may call back from two threads at once (subshells)
 
     def render(*_):
-        im = items[pick.value]
-        r = editor.edit(im, attr.value, way.value)
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_edit(im, r, f"({'+' if way.value else '-'}{attr.value})")
-            display(fig); plt.close(fig)
-        box.result, box.renders = r, box.renders + 1
+        with busy:
+            im = items[pick.value]
+            r = editor.edit(im, attr.value, way.value)
+            with out:
+                out.clear_output(wait=True)
+                fig = plot_edit(im, r, f"({'+' if way.value else '-'}{attr.value})")
+                display(fig); plt.close(fig)
+            box.result, box.renders = r, box.renders + 1
 
     for w in (pick, attr, way): w.observe(render, names='value')
     render()

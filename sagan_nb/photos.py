@@ -4,6 +4,7 @@
 
 # %% ../nbs/05a_photos.ipynb 3
 from __future__ import annotations
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -60,6 +61,8 @@ class Face(NamedTuple):
         return np.hstack([C[:, :2] @ self.to_celeba[:, :2], (C[:, :2] @ self.to_celeba[:, 2] + C[:, 2])[:, None]])
 
 _DLIB: dict = {}
+_DLIB_LOCK = threading.Lock()       # dlib's detector and predictor must not run in two threads at once: JupyterLab runs
+                                    # widget callbacks on subshell threads, and two at once gave 79 "faces" or a dead kernel
 
 def _dlib():
     "dlib, its face detector and its 5-point landmark model, loaded once."
@@ -79,11 +82,11 @@ def as_photo(photo) -> Image.Image:
 
 def find_faces(photo, min_face: int = 0, upsample: int = 1) -> list[Face]:
     "Every face in `photo` at least `min_face` pixels wide (detector box), left to right, with its landmarks and transform."
-    d = _dlib(); a = np.asarray(as_photo(photo))
-    faces = []
-    for r in d['detect'](a, upsample):
-        if r.width() < min_face: continue
-        s = d['points'](a, r)
+    a, faces = np.asarray(as_photo(photo)), []
+    with _DLIB_LOCK:
+        d = _dlib()
+        found = [(r, d['points'](a, r)) for r in d['detect'](a, upsample) if r.width() >= min_face]
+    for r, s in found:
         pts = np.array([(p.x, p.y) for p in s.parts()], np.float64)
         faces.append(Face((r.left(), r.top(), r.right(), r.bottom()), pts, similarity(pts, CELEBA_DLIB5)))
     return sorted(faces, key=lambda f: f.box[0])
@@ -199,6 +202,7 @@ def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None 
     box = W.VBox([W.HBox([up, attr]), W.HBox([way, mode]), note, out])
     box.controls = dict(upload=up, attribute=attr, direction=way, faces=mode)
     box.output, box.note, box.result, box.renders, box.photo = out, note, None, 0, None
+    busy = threading.Lock()             # JupyterLab may call back from two threads at once (subshells): one edit at a time
 
     def edit(photo):
         "(shown edit, mask, note): every face found and put back, or the photo as one aligned face."
@@ -213,6 +217,9 @@ def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None 
         return r, shown, r.mask, f"{len(r.faces)} face(s) found"
 
     def render(*_):
+        with busy: _render()
+
+    def _render():
         if up.value:
             f = up.value[0]
             with Image.open(io.BytesIO(bytes(f['content']))) as im: box.photo = to_rgb(ImageOps.exif_transpose(im), f['name'])[0]

@@ -17,6 +17,8 @@ webdriver = pytest.importorskip('selenium.webdriver')
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+LAB_LOG = [None]                                  # JupyterLab's log (the kernel's stderr too), shown when a wait fails
+
 def _up(url, token) -> bool:
     try: urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2); return True
     except Exception: return False
@@ -38,6 +40,7 @@ def lab(tmp_path_factory):
                           f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={d}', '--LabApp.expose_app_in_browser=True',
                           '--ServerApp.open_browser=False'] + (['--allow-root'] if os.geteuid() == 0 else []), cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=open(d / 'lab.log', 'w'))
     url = f'http://127.0.0.1:{port}'
+    LAB_LOG[0] = d / 'lab.log'
     for _ in range(120):
         if p.poll() is not None: break
         if _up(url, token): break
@@ -62,8 +65,9 @@ def wait(b, cond, what: str, timeout: float = 120):
     except TimeoutException:
         shot = Path(os.environ.get('PYTEST_TMP', '/tmp')) / 'sagan_nb_browser_failure.png'
         b.save_screenshot(str(shot))
+        log = LAB_LOG[0].read_text(errors='replace')[-4000:] if LAB_LOG[0] and LAB_LOG[0].exists() else '(none)'
         pytest.fail(f"timed out after {timeout} s waiting for {what}; the page (screenshot {shot}) says:\n" +
-                    b.find_element(By.TAG_NAME, 'body').text[-3000:])
+                    b.find_element(By.TAG_NAME, 'body').text[-1500:] + '\n\nJupyterLab and its kernel said:\n' + log)
 
 def upload(b, path):
     """Choose `path` in the widget's file dialog. ipywidgets' upload button clicks a detached <input type=file>; the

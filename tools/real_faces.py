@@ -51,10 +51,11 @@ def train(name, attr, total, over='{}'):
         t.G.eval()
         with torch.no_grad(): o = t.G(xt, 1 - ct)
         t.G.train()
-        m, d, h = o.mask[:, 0], (o.edited - xt).abs().mean(1), t.history
-        last = {k: sum(h[k][-CHUNK:]) / len(h[k][-CHUNK:]) for k in ('g_cls', 'd_acc', 'g_id', 'g_rec', 'd_adv', 'mask_mean')}
-        row = dict(step=t.step, minutes=round(wall / 60, 2), mask=m.mean().item(), mask_in=m[:, region].mean().item(),
-                   mask_out=m[:, ~region].mean().item(), change_in=d[:, region].mean().item(),
+        d, h = (o.edited - xt).abs().mean(1), t.history
+        last = {k: sum(h[k][-CHUNK:]) / len(h[k][-CHUNK:]) for k in ('g_cls', 'd_acc', 'g_id', 'g_rec', 'd_adv', 'mask_mean') if h.get(k)}
+        m = o.mask[:, 0] if o.mask is not None else None              # StarGAN and the other baselines have no mask
+        masks = dict(mask=m.mean().item(), mask_in=m[:, region].mean().item(), mask_out=m[:, ~region].mean().item()) if m is not None else {}
+        row = dict(step=t.step, minutes=round(wall / 60, 2), **masks, change_in=d[:, region].mean().item(),
                    change_out=d[:, ~region].mean().item(), **{f'train_{k}': v for k, v in last.items()}, events=len(t.events))
         with open(curve, 'a') as f: f.write(json.dumps(row) + '\n')
         if t.step % KEEP == 0:
