@@ -21,7 +21,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from sagan_nb.models import Generator, Discriminator, init_weights, count_flops
 from sagan_nb.losses import d_loss, g_loss
-from sagan_nb.data import FaceTensors, to_float
+from sagan_nb.faces import FaceTensors, to_float
 try: from sagan_nb.train import Trainer, TrainConfig      # the project's trainer: timed where it can be
 except ImportError: Trainer = TrainConfig = None
 import torch._dynamo

@@ -135,6 +135,7 @@ def _masked_mean(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         n = n.detach().clone(); dist.all_reduce(n); n = n / dist.get_world_size()
     return (v * w).sum(-1) / torch.where(n > 0, n, torch.ones_like(n))
 
+# %% ../nbs/06_baselines.ipynb 17
 def cyclegan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
                     cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "Both least-squares discriminators: D_d on the real faces of domain d and on the fakes made for domain d."
@@ -173,7 +174,7 @@ CYCLEGAN = register_method(Method(
     hparams=dict(d_layers=3), hparam_ranges=dict(d_layers=(1, 6)), arch_hparams=('d_layers',), toy=dict(n_critic=1),
     plot_groups=(('critic', ('d_real', 'd_fake', 'g_adv')), ('reconstruction', ('g_rec', 'g_id')), ('change', ('g_change',)))))
 
-# %% ../nbs/06_baselines.ipynb 21
+# %% ../nbs/06_baselines.ipynb 23
 def _norm_lrelu(cout: int) -> list[nn.Module]:
     return [nn.InstanceNorm2d(cout, affine=True, track_running_stats=False), nn.LeakyReLU(0.2, inplace=True)]
 
@@ -211,6 +212,7 @@ class ResGANDiscriminator(nn.Module):
 
 GENERATED = 2   # ResGAN's third category
 
+# %% ../nbs/06_baselines.ipynb 25
 def resgan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
                   cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "The three-way classifier: real faces → their label, edits → 'generated'."

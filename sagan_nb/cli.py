@@ -8,8 +8,8 @@ import argparse, json, os, sys, time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 import torch
-from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes, check_output,
-                           write_text_atomic)
+from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes,
+                            check_output, write_text_atomic)
 from .synth import load_faces, save_demo_grid
 from .experiments import BUDGETS, FIGURES, get_budget, parse_checkpoints, run_figures
 from .train import (TrainConfig, Trainer, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
@@ -240,9 +240,10 @@ def cmd_train(args) -> int:
     if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0
 
+# %% ../nbs/11_cli.ipynb 12
 def _write_images(pairs: list) -> list[Path]:
     "Write every (PIL image, path) of `pairs`, all or none: each to a temporary file first, then all renamed into place."
-    from sagan_nb.data import OutputError
+    from sagan_nb.faces import OutputError
     tmps, done, path = [], [], None
     try:
         for img, path in pairs:
@@ -300,6 +301,7 @@ def cmd_edit(args) -> int:
     _say(f"{'+' if value else '-'}{attribute}: {args.input} -> {', '.join(map(str, written))}")
     return 0
 
+# %% ../nbs/11_cli.ipynb 14
 def cmd_export(args) -> int:
     out = export_generator(checkpoint_file(args.checkpoint), args.output, getattr(torch, args.dtype))
     _say(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
@@ -353,7 +355,7 @@ def cmd_demo(args) -> int:
         _say(f"{name}: wrote {', '.join(map(str, paths))} ({time.time() - t0:.1f} s)")
     return 0
 
-# %% ../nbs/11_cli.ipynb 12
+# %% ../nbs/11_cli.ipynb 16
 USER_ERRORS = (UsageError, DataError, ConfigError, ConfigMismatchError, CheckpointError, DeviceError, FileNotFoundError,
                IsADirectoryError, PermissionError, ValueError, KeyError)
 
@@ -376,6 +378,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"sagan_nb {args.command}: interrupted", file=sys.stderr); raise SystemExit(130)
 
-# %% ../nbs/11_cli.ipynb 13
+# %% ../nbs/11_cli.ipynb 17
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -12,11 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from PIL import Image, ImageOps
-from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
-                           UnknownAttributeError, BadInputError, center_crop_box, unknown_attribute, to_float, to_uint8, to_pil)
+from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
+                            UnknownAttributeError, BadInputError, center_crop_box, unknown_attribute, to_float,
+                            to_uint8, to_pil)
 from .models import GenOutput
 from .train import TrainConfig, ConfigMismatchError, load_generator, resolve_device
 from .pretrained import pretrained_path, shipped
+from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'to_rgb', 'read_image', 'open_image', 'to_model', 'paste_back',
@@ -170,7 +172,7 @@ def _as_float(x: torch.Tensor) -> torch.Tensor:
     if not torch.isfinite(x).all():
         raise BadInputError(f"images contain {(~torch.isfinite(x)).sum().item()} NaN or infinite values")
     if x.min() < -1.001 or x.max() > 1.001:
-        raise BadInputError(f"float images must be in [-1, 1] (see sagan_nb.data.to_float); got values in "
+        raise BadInputError(f"float images must be in [-1, 1] (see sagan_nb.faces.to_float); got values in "
                             f"[{x.min():.3g}, {x.max():.3g}]")
     if x.numel() >= 3 * 64 and x.min() >= 0:            # no pixel darker than mid-grey: a [0, 1] image, not a face in [-1, 1]
         raise BadInputError("float images must be in [-1, 1]; these are all in [0, 1] (no pixel darker than mid-grey): "
@@ -205,6 +207,7 @@ class Prepared(NamedTuple):
     u8: torch.Tensor | None = None
     alpha: Image.Image | None = None
 
+# %% ../nbs/05_edit.ipynb 27
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
@@ -275,118 +278,126 @@ class Editor:
         "The attributes it can edit now: those loaded, then (with `pretrained`) those shipped with the package."
         return tuple(dict.fromkeys(self.attributes + (tuple(a for a in ATTRIBUTES if a in shipped()) if self.pretrained else ())))
 
-    def model(self, attribute: str) -> nn.Module:
-        "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
-        if attribute not in self.loaded and self.pretrained and attribute in ATTRIBUTES:
-            self.load(pretrained_path(attribute), attribute)                  # the shipped model, checked
-        if attribute not in self.loaded:
-            if attribute in CELEBA_ATTRIBUTES:
-                raise UnknownAttributeError(f"no model loaded for {attribute!r}; loaded: {', '.join(self.loaded) or 'none'}")
-            if self.pretrained: raise unknown_attribute(attribute, tuple(dict.fromkeys(self.attributes + ATTRIBUTES)), 'editable')
-            raise unknown_attribute(attribute, self.attributes, 'loaded')
-        return self.loaded[attribute].model
+# %% ../nbs/05_edit.ipynb 29
+@patch
+def model(self: Editor, attribute: str) -> nn.Module:
+    "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
+    if attribute not in self.loaded and self.pretrained and attribute in ATTRIBUTES:
+        self.load(pretrained_path(attribute), attribute)                  # the shipped model, checked
+    if attribute not in self.loaded:
+        if attribute in CELEBA_ATTRIBUTES:
+            raise UnknownAttributeError(f"no model loaded for {attribute!r}; loaded: {', '.join(self.loaded) or 'none'}")
+        if self.pretrained: raise unknown_attribute(attribute, tuple(dict.fromkeys(self.attributes + ATTRIBUTES)), 'editable')
+        raise unknown_attribute(attribute, self.attributes, 'loaded')
+    return self.loaded[attribute].model
 
-    def __repr__(self):
-        meth = lambda r: f"{r.config.method} " if r.config is not None else ''
-        rows = ''.join(f"\n  {a}: {meth(r)}{r.size}px from {r.source}" for a, r in self.loaded.items())
-        prec = self.precision if self.precision_asked == self.precision else f"{self.precision_asked}->{self.precision}"
-        return (f"Editor(device={self.device}, precision={prec}, compile={self.compile}, batch_size={self.batch_size}, "
-                f"crop={self.crop}, shift_y={self.shift_y}){rows}")
+@patch
+def __repr__(self: Editor):
+    meth = lambda r: f"{r.config.method} " if r.config is not None else ''
+    rows = ''.join(f"\n  {a}: {meth(r)}{r.size}px from {r.source}" for a, r in self.loaded.items())
+    prec = self.precision if self.precision_asked == self.precision else f"{self.precision_asked}->{self.precision}"
+    return (f"Editor(device={self.device}, precision={prec}, compile={self.compile}, batch_size={self.batch_size}, "
+            f"crop={self.crop}, shift_y={self.shift_y}){rows}")
 
-    def _runner(self, attribute: str) -> nn.Module:
-        "The model for `attribute`, wrapped in `torch.compile` at its first use when `compile` is on."
-        G = self.model(attribute)
-        if not self.compile: return G
-        if attribute not in self._compiled: self._compiled[attribute] = torch.compile(G)
-        return self._compiled[attribute]
+# %% ../nbs/05_edit.ipynb 31
+@patch
+def _runner(self: Editor, attribute: str) -> nn.Module:
+    "The model for `attribute`, wrapped in `torch.compile` at its first use when `compile` is on."
+    G = self.model(attribute)
+    if not self.compile: return G
+    if attribute not in self._compiled: self._compiled[attribute] = torch.compile(G)
+    return self._compiled[attribute]
 
-    def run(self, x: torch.Tensor, attribute: str, value=1) -> GenOutput:
-        """The generator on float faces [B,3,S,S] at the model's size towards `value` (one for all, or one per face:
-        see `edit_values`), in batches, at the editor's precision; results float32 on the CPU (mask None without
-        attention)."""
-        G, v = self._runner(attribute), edit_values(value, len(x))
-        bf16 = self.precision == 'bf16'
-        size = self.loaded[attribute].size
-        if x.ndim != 4 or x.shape[1:] != (3, size, size):
-            raise BadInputError(f"the {attribute} model takes [B,3,{size},{size}] faces, got {tuple(x.shape)}")
-        parts = []
-        with torch.inference_mode():
-            for i in range(0, len(x), self.batch_size):
-                xb = x[i:i + self.batch_size].to(self.device, torch.float32)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    o = G(xb, v[i:i + self.batch_size].to(self.device))
-                if bf16: o = fp32_output(o, xb)                                  # the blend in fp32
-                parts.append([None if t is None else t.float().cpu() for t in o])   # mask None: no attention
-        if not parts: return GenOutput(*(x.new_zeros(0, k, size, size) for k in (3, 1, 3)))
-        return GenOutput(*(None if ts[0] is None else torch.cat(ts).clone() for ts in zip(*parts)))   # clone: not inference tensors
+@patch
+def run(self: Editor, x: torch.Tensor, attribute: str, value=1) -> GenOutput:
+    """The generator on float faces [B,3,S,S] at the model's size towards `value` (one for all, or one per face:
+    see `edit_values`), in batches, at the editor's precision; results float32 on the CPU (mask None without
+    attention)."""
+    G, v = self._runner(attribute), edit_values(value, len(x))
+    bf16 = self.precision == 'bf16'
+    size = self.loaded[attribute].size
+    if x.ndim != 4 or x.shape[1:] != (3, size, size):
+        raise BadInputError(f"the {attribute} model takes [B,3,{size},{size}] faces, got {tuple(x.shape)}")
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, len(x), self.batch_size):
+            xb = x[i:i + self.batch_size].to(self.device, torch.float32)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                o = G(xb, v[i:i + self.batch_size].to(self.device))
+            if bf16: o = fp32_output(o, xb)                                  # the blend in fp32
+            parts.append([None if t is None else t.float().cpu() for t in o])   # mask None: no attention
+    if not parts: return GenOutput(*(x.new_zeros(0, k, size, size) for k in (3, 1, 3)))
+    return GenOutput(*(None if ts[0] is None else torch.cat(ts).clone() for ts in zip(*parts)))   # clone: not inference tensors
 
-    def edit(self, image, attribute: str, value=1):
-        """Edit `image` (a path, a PIL image, a uint8 H×W×3 array, a tensor [B,3,H,W] / [3,H,W], a `FaceTensors`,
-        or a list of these) towards `value` (1/'add' or 0/'remove') of `attribute`; returns an `EditResult`
-        (a list of them for a list)."""
-        self.model(attribute); _check_value(value)                             # fail early, by name
-        if isinstance(image, (list, tuple)):
-            groups = [self._prepare(im, attribute) for im in image]
-            outs = self._edit_groups(groups, attribute, value)
-            return [self._finish(g, o) for g, o in zip(groups, outs)]
-        g = self._prepare(image, attribute)
-        return self._finish(g, self._edit_groups([g], attribute, value)[0])
+@patch
+def edit(self: Editor, image, attribute: str, value=1):
+    """Edit `image` (a path, a PIL image, a uint8 H×W×3 array, a tensor [B,3,H,W] / [3,H,W], a `FaceTensors`,
+    or a list of these) towards `value` (1/'add' or 0/'remove') of `attribute`; returns an `EditResult`
+    (a list of them for a list)."""
+    self.model(attribute); _check_value(value)                             # fail early, by name
+    if isinstance(image, (list, tuple)):
+        groups = [self._prepare(im, attribute) for im in image]
+        outs = self._edit_groups(groups, attribute, value)
+        return [_finish(g, o) for g, o in zip(groups, outs)]
+    g = self._prepare(image, attribute)
+    return _finish(g, self._edit_groups([g], attribute, value)[0])
 
-    __call__ = edit
+__call__ = edit
 
-    # ---- one input -> (kind, full float [B,3,H,W], model-size float, box, original) ---------------------------
-    def _prepare(self, image, attribute: str) -> Prepared:
-        size = self.loaded[attribute].size
-        if isinstance(image, FaceTensors): image = image.images
-        alpha = None
-        if isinstance(image, (str, Path)): (image, alpha), kind = read_image(image), 'pil'
-        elif isinstance(image, np.ndarray):
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise BadInputError(f"arrays must be uint8 H×W×3, got {image.dtype} {image.shape}")
-            kind, image = 'array', Image.fromarray(image)
-        elif isinstance(image, Image.Image): (image, alpha), kind = to_rgb(image), 'pil'
-        elif isinstance(image, torch.Tensor):
-            if image.ndim not in (3, 4) or image.shape[-3] != 3 or 0 in image.shape[-2:]:
-                raise BadInputError(f"tensors must be [B,3,H,W] or [3,H,W], got {tuple(image.shape)}")
-            kind = 'tensor' if image.ndim == 4 else 'tensor1'
-            full = _as_float(image if image.ndim == 4 else image[None]).cpu()
-            box = center_crop_box(full.shape[-1], full.shape[-2], self.crop, self.shift_y)
-            return Prepared(kind, full, to_model(full, size, box), box)
-        else: raise BadInputError(f"cannot edit a {type(image).__name__}: pass a path, a PIL image, an array or a tensor")
-        im = image
-        if 0 in im.size: raise BadInputError(f"cannot edit an empty {im.size[0]}×{im.size[1]} image")
-        full = to_float(torch.from_numpy(np.array(im)).permute(2, 0, 1)[None])
-        box = center_crop_box(*im.size, self.crop, self.shift_y)
-        whole = box == (0, 0, size, size) and im.size == (size, size)
-        small = im if whole else im.resize((size, size), Image.Resampling.BILINEAR, box=box)
-        small = to_float(torch.from_numpy(np.array(small)).permute(2, 0, 1)[None])
-        return Prepared(kind, full, small, box, torch.from_numpy(np.array(im)), alpha)
+# %% ../nbs/05_edit.ipynb 33
+@patch
+def _prepare(self: Editor, image, attribute: str) -> Prepared:
+    size = self.loaded[attribute].size
+    if isinstance(image, FaceTensors): image = image.images
+    alpha = None
+    if isinstance(image, (str, Path)): (image, alpha), kind = read_image(image), 'pil'
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise BadInputError(f"arrays must be uint8 H×W×3, got {image.dtype} {image.shape}")
+        kind, image = 'array', Image.fromarray(image)
+    elif isinstance(image, Image.Image): (image, alpha), kind = to_rgb(image), 'pil'
+    elif isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4) or image.shape[-3] != 3 or 0 in image.shape[-2:]:
+            raise BadInputError(f"tensors must be [B,3,H,W] or [3,H,W], got {tuple(image.shape)}")
+        kind = 'tensor' if image.ndim == 4 else 'tensor1'
+        full = _as_float(image if image.ndim == 4 else image[None]).cpu()
+        box = center_crop_box(full.shape[-1], full.shape[-2], self.crop, self.shift_y)
+        return Prepared(kind, full, to_model(full, size, box), box)
+    else: raise BadInputError(f"cannot edit a {type(image).__name__}: pass a path, a PIL image, an array or a tensor")
+    im = image
+    if 0 in im.size: raise BadInputError(f"cannot edit an empty {im.size[0]}×{im.size[1]} image")
+    full = to_float(torch.from_numpy(np.array(im)).permute(2, 0, 1)[None])
+    box = center_crop_box(*im.size, self.crop, self.shift_y)
+    whole = box == (0, 0, size, size) and im.size == (size, size)
+    small = im if whole else im.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    small = to_float(torch.from_numpy(np.array(small)).permute(2, 0, 1)[None])
+    return Prepared(kind, full, small, box, torch.from_numpy(np.array(im)), alpha)
 
-    def _edit_groups(self, groups: list[Prepared], attribute: str, value) -> list[tuple]:
-        if not groups: return []
-        o = self.run(torch.cat([g.small for g in groups]), attribute, value)
-        outs, i = [], 0
-        for g in groups:
-            k = len(g.small)
-            mask = None if o.mask is None else o.mask[i:i + k]
-            outs.append(paste_back(g.full, g.small, o.edited[i:i + k], mask, g.box)); i += k
-        return outs
+@patch
+def _edit_groups(self: Editor, groups: list[Prepared], attribute: str, value) -> list[tuple]:
+    if not groups: return []
+    o = self.run(torch.cat([g.small for g in groups]), attribute, value)
+    outs, i = [], 0
+    for g in groups:
+        k = len(g.small)
+        mask = None if o.mask is None else o.mask[i:i + k]
+        outs.append(paste_back(g.full, g.small, o.edited[i:i + k], mask, g.box)); i += k
+    return outs
 
-    @staticmethod
-    def _finish(g: Prepared, out: tuple) -> EditResult:
-        edited, mask, res = out
-        if g.kind == 'tensor': return EditResult(edited, mask, res)
-        if g.kind == 'tensor1': return EditResult(edited[0], None if mask is None else mask[0], res[0])
-        e8 = to_uint8(edited[0]).permute(1, 2, 0)
-        m8 = None if mask is None else (mask[0, 0] * 255).round().clamp(0, 255).to(torch.uint8)
-        r8 = (e8.short() - g.u8.short()).abs().to(torch.uint8)
-        arrays = [None if t is None else t.numpy() for t in (e8, m8, r8)]
-        if g.kind == 'array': return EditResult(*arrays)
-        edited = Image.fromarray(arrays[0])
-        if g.alpha is not None: edited.putalpha(g.alpha)            # transparency comes back as it was
-        return EditResult(edited, None if m8 is None else Image.fromarray(arrays[1], 'L'), Image.fromarray(arrays[2]))
+def _finish(g: Prepared, out: tuple) -> EditResult:
+    edited, mask, res = out
+    if g.kind == 'tensor': return EditResult(edited, mask, res)
+    if g.kind == 'tensor1': return EditResult(edited[0], None if mask is None else mask[0], res[0])
+    e8 = to_uint8(edited[0]).permute(1, 2, 0)
+    m8 = None if mask is None else (mask[0, 0] * 255).round().clamp(0, 255).to(torch.uint8)
+    r8 = (e8.short() - g.u8.short()).abs().to(torch.uint8)
+    arrays = [None if t is None else t.numpy() for t in (e8, m8, r8)]
+    if g.kind == 'array': return EditResult(*arrays)
+    edited = Image.fromarray(arrays[0])
+    if g.alpha is not None: edited.putalpha(g.alpha)            # transparency comes back as it was
+    return EditResult(edited, None if m8 is None else Image.fromarray(arrays[1], 'L'), Image.fromarray(arrays[2]))
 
-# %% ../nbs/05_edit.ipynb 27
+# %% ../nbs/05_edit.ipynb 35
 def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
          image_size: int = IMAGE_SIZE, device='auto', crop: int | None = None, shift_y: int = 0, batch_size: int = 16,
          precision: str | None = None, compile: bool | None = None):
@@ -409,7 +420,7 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
         if checkpoint is not None: ed.load(checkpoint, attribute)
     return ed.edit(image, attribute, value)
 
-# %% ../nbs/05_edit.ipynb 40
+# %% ../nbs/05_edit.ipynb 48
 def _show_items(images) -> tuple[list, list[str]]:
     "A list of editable items and their labels from paths, PIL images, tensors, a batch or a `FaceTensors`."
     if isinstance(images, FaceTensors):
@@ -453,6 +464,7 @@ def plot_edit(image, result: EditResult, title: str = '', axs=None):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_edit.ipynb 50
 def editor_widget(editor, images, attributes: Sequence[str] | None = None, precision: str | None = None,
                   compile: bool | None = None):
     """An ipywidgets editor: pick an image, an attribute and add/remove, see input | edit | mask | residual.

@@ -11,14 +11,16 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from .data import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
+from .faces import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
 from .synth import load_faces, face_params, face_attrs, render_faces, synth_name, SPLIT_START
 from .models import GenOutput
 from .train import (TrainConfig, Trainer, method_config, load_checkpoint, load_generator, check_config, config_from,
                             METHODS, resolve_device)
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 from .edit import Editor
-from .metrics import (AttributeClassifier, DlibFaceEmbedder, MissingExtraError, train_attribute_classifier, save_classifier, load_classifier, classifier_accuracy, edit_metrics, metrics_table)
+from .metrics import (AttributeClassifier, DlibFaceEmbedder, MissingExtraError, train_attribute_classifier,
+                              save_classifier, load_classifier, classifier_accuracy, edit_metrics, metrics_table)
+from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'BUDGETS', 'SHIFT_START', 'FIGURES', 'VERIFY_TEST_START',
@@ -192,65 +194,73 @@ class Study:
 
     def run_dir(self, method: str, attribute: str) -> Path: return self.work_dir / 'runs' / f'{method}-{attribute}'
 
-    def train(self, methods: Sequence[str] = METHOD_ORDER, attributes: Sequence[str] = ATTRIBUTES) -> dict:
-        "Train (in parallel) every (method, attribute) that has neither a given checkpoint nor a finished run."
-        jobs = {f'{m}-{a}': self.config(m, a) for m in methods for a in attributes if (m, a) not in self.checkpoints}
-        return train_models(jobs, self.faces('train'), self.work_dir, self.budget.workers, self.progress)
+# %% ../nbs/10_experiments.ipynb 12
+@patch
+def train(self: Study, methods: Sequence[str] = METHOD_ORDER, attributes: Sequence[str] = ATTRIBUTES) -> dict:
+    "Train (in parallel) every (method, attribute) that has neither a given checkpoint nor a finished run."
+    jobs = {f'{m}-{a}': self.config(m, a) for m in methods for a in attributes if (m, a) not in self.checkpoints}
+    return train_models(jobs, self.faces('train'), self.work_dir, self.budget.workers, self.progress)
 
-    def generator(self, method: str, attribute: str) -> nn.Module:
-        "The trained generator of (method, attribute): a given checkpoint, else this study's run (trained if missing)."
-        if method not in self.editors:
-            self.editors[method] = Editor(device=self.device, batch_size=64, precision=self.precision)
-        ed = self.editors[method]
-        if attribute not in ed.loaded:
-            path = self.checkpoints.get((method, attribute))
-            if path is None:
-                self.train([method], [attribute])
-                path = self.run_dir(method, attribute) / 'checkpoint.pt'
-            G, cfg = load_generator(path, device=self.device)
-            if cfg.method != method or cfg.attribute != attribute:
-                raise ValueError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
-            ed.add(attribute, G, cfg.image_size, source=str(path), config=cfg)
-        return ed.loaded[attribute].model
+@patch
+def generator(self: Study, method: str, attribute: str) -> nn.Module:
+    "The trained generator of (method, attribute): a given checkpoint, else this study's run (trained if missing)."
+    if method not in self.editors:
+        self.editors[method] = Editor(device=self.device, batch_size=64, precision=self.precision)
+    ed = self.editors[method]
+    if attribute not in ed.loaded:
+        path = self.checkpoints.get((method, attribute))
+        if path is None:
+            self.train([method], [attribute])
+            path = self.run_dir(method, attribute) / 'checkpoint.pt'
+        G, cfg = load_generator(path, device=self.device)
+        if cfg.method != method or cfg.attribute != attribute:
+            raise ValueError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
+        ed.add(attribute, G, cfg.image_size, source=str(path), config=cfg)
+    return ed.loaded[attribute].model
 
-    def outputs(self, method: str, attribute: str, x: torch.Tensor, c) -> GenOutput:
-        "The generator's outputs (float32, CPU) on float faces `x` with target `c`, one for all or one per face."
-        self.generator(method, attribute)
-        return self.editors[method].run(x, attribute, c)
+@patch
+def outputs(self: Study, method: str, attribute: str, x: torch.Tensor, c) -> GenOutput:
+    "The generator's outputs (float32, CPU) on float faces `x` with target `c`, one for all or one per face."
+    self.generator(method, attribute)
+    return self.editors[method].run(x, attribute, c)
 
-    def editor(self, method: str, attribute: str) -> Callable:
-        "`edit(x, c) -> edited` for the augmentation."
-        return lambda x, c: self.outputs(method, attribute, x, c).edited
+@patch
+def editor(self: Study, method: str, attribute: str) -> Callable:
+    "`edit(x, c) -> edited` for the augmentation."
+    return lambda x, c: self.outputs(method, attribute, x, c).edited
 
-    def judge(self) -> AttributeClassifier:
-        "The attribute classifier, trained once on the training faces (never on edits) and cached."
-        if self._judge is None:
-            path, clf = self.work_dir / 'judge.pt', None
-            if path.exists():
-                try: clf = load_classifier(path)
-                except ValueError as e: warnings.warn(f"retraining the judge: {e}", stacklevel=2)
-            if clf is None:
-                clf = train_attribute_classifier(self.faces('train'), epochs=self.budget.clf_epochs, progress=self.progress)
-                save_classifier(clf, path)
-            self._judge = clf.eval()
-        return self._judge
+@patch
+def judge(self: Study) -> AttributeClassifier:
+    "The attribute classifier, trained once on the training faces (never on edits) and cached."
+    if self._judge is None:
+        path, clf = self.work_dir / 'judge.pt', None
+        if path.exists():
+            try: clf = load_classifier(path)
+            except ValueError as e: warnings.warn(f"retraining the judge: {e}", stacklevel=2)
+        if clf is None:
+            clf = train_attribute_classifier(self.faces('train'), epochs=self.budget.clf_epochs, progress=self.progress)
+            save_classifier(clf, path)
+        self._judge = clf.eval()
+    return self._judge
 
-    def identity(self) -> Callable | None:
-        "dlib's face descriptor as the identity judge of real faces (`edit_metrics`'s `identity`); None on synthetic ones or without dlib."
-        if self.synthetic: return None
-        try: return DlibFaceEmbedder()
-        except MissingExtraError: return None
+@patch
+def identity(self: Study) -> Callable | None:
+    "dlib's face descriptor as the identity judge of real faces (`edit_metrics`'s `identity`); None on synthetic ones or without dlib."
+    if self.synthetic: return None
+    try: return DlibFaceEmbedder()
+    except MissingExtraError: return None
 
-    def lfw_faces(self, n: int | None = None) -> FaceTensors:
-        "LFW faces (from the pairs' images) under a data root holding lfw/, else the shifted synthetic faces."
-        n = self.budget.n_test if n is None else n
-        if self.synthetic: return shifted_faces(n, self.budget.image_size, seed=0)
-        from sagan_nb.data import load_lfw_pairs
-        lfw = load_lfw_pairs(self.data_root, size=self.budget.image_size, cache_dir=self.work_dir.parent / 'cache',
-                             progress=self.progress)
-        return lfw.faces.subset(torch.arange(min(n, len(lfw.faces))))
+@patch
+def lfw_faces(self: Study, n: int | None = None) -> FaceTensors:
+    "LFW faces (from the pairs' images) under a data root holding lfw/, else the shifted synthetic faces."
+    n = self.budget.n_test if n is None else n
+    if self.synthetic: return shifted_faces(n, self.budget.image_size, seed=0)
+    from sagan_nb.lfw import load_lfw_pairs
+    lfw = load_lfw_pairs(self.data_root, size=self.budget.image_size, cache_dir=self.work_dir.parent / 'cache',
+                         progress=self.progress)
+    return lfw.faces.subset(torch.arange(min(n, len(lfw.faces))))
 
-# %% ../nbs/10_experiments.ipynb 14
+# %% ../nbs/10_experiments.ipynb 16
 def residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "|y − x| summed over colour channels, in [0, 1] (6 = the largest possible change on [-1, 1] images): [N,1,H,W]."
     return ((y - x).abs().sum(1, keepdim=True) / 6).clamp(0, 1)
@@ -305,7 +315,7 @@ def save_figure(fig, out_dir, name: str) -> Path:
     with atomic_path(Path(out_dir) / f'{name}.png') as tmp: fig.savefig(tmp, dpi=150, bbox_inches='tight')
     return Path(out_dir) / f'{name}.png'
 
-# %% ../nbs/10_experiments.ipynb 18
+# %% ../nbs/10_experiments.ipynb 20
 def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] = METHOD_ORDER,
                      attributes: Sequence[str] = ATTRIBUTES, embed: Callable | None = None,
                      identity: Callable | None = None) -> list[dict]:
@@ -327,7 +337,7 @@ def save_table(rows: list[dict], out_dir, name: str, title: str = '', columns: S
     write_text_atomic(out / f'{name}.md', (f'# {title}\n\n' if title else '') + metrics_table(rows, columns) + '\n')
     return out / f'{name}.md'
 
-# %% ../nbs/10_experiments.ipynb 20
+# %% ../nbs/10_experiments.ipynb 22
 FIGURES = ('fig01_whole_vs_local', 'fig03_attention', 'fig04_07_comparison', 'fig08_augmentation', 'fig09_lfw',
            'fig10_11_verification')
 
@@ -383,7 +393,7 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
     write_text_atomic(out_dir / 'README.md', '\n'.join(lines) + '\n')
     return done
 
-# %% ../nbs/10_experiments.ipynb 23
+# %% ../nbs/10_experiments.ipynb 25
 def with_judged_attributes(study: Study, faces: FaceTensors) -> FaceTensors:
     "`faces` with the judge's attribute labels where they have none (LFW): 1 where the judge sees the attribute."
     if set(ATTRIBUTES) <= set(faces.attr_names): return faces
@@ -412,7 +422,7 @@ def verification_data(study: Study) -> tuple[FaceTensors, FaceTensors, object]:
     test = test.subset(torch.isin(test.identities, ids[counts > 1]))
     pairs = None
     if (study.data_root / 'lfw' / 'pairs.txt').exists() or (study.data_root / 'pairs.txt').exists():
-        from sagan_nb.data import load_lfw_pairs
+        from sagan_nb.lfw import load_lfw_pairs
         pairs = load_lfw_pairs(study.data_root, size=b.image_size, cache_dir=study.work_dir.parent / 'cache',
                                progress=study.progress)
     return train, test, pairs

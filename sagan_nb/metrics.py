@@ -13,18 +13,19 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from tqdm.auto import trange
-from .data import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, AnnotationError, FaceTensors, UnknownAttributeError,
-                           center_crop_box, check_attributes, to_float, to_uint8, save_atomic, _header, _parse_rows, _read_bytes)
+from .faces import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, FaceTensors, UnknownAttributeError, center_crop_box,
+                            check_attributes, to_float, to_uint8, save_atomic)
+from .celeba import CELEBA_SIZE, LANDMARK_NAMES
 from .models import GenOutput
 from .train import resolve_device
 
 # %% auto 0
-__all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE',
-           'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES', 'DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce',
-           'train_attribute_classifier', 'predict_attributes', 'classifier_accuracy', 'edit_accuracy',
-           'save_classifier', 'load_classifier', 'plot_metrics', 'psnr', 'region_change', 'mask_iou', 'mask_roughness',
-           'identity_similarity', 'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder', 'identity_distance',
-           'read_landmarks', 'landmarks_to_pixels', 'attribute_region', 'edit_metrics', 'realism_test', 'metrics_table']
+__all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'CELEBA_MEAN_LANDMARKS', 'REGION_ATTRIBUTES', 'DEFAULT_COLUMNS',
+           'AttributeClassifier', 'fit_bce', 'train_attribute_classifier', 'predict_attributes', 'classifier_accuracy',
+           'edit_accuracy', 'save_classifier', 'load_classifier', 'plot_metrics', 'psnr', 'region_change', 'mask_iou',
+           'mask_roughness', 'identity_similarity', 'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder',
+           'identity_distance', 'landmarks_to_pixels', 'attribute_region', 'edit_metrics', 'realism_test',
+           'metrics_table']
 
 # %% ../nbs/08_metrics.ipynb 6
 class _AvgMaxPool(nn.Module):
@@ -323,28 +324,11 @@ def identity_distance(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     return torch.cat(out) if out else torch.zeros(0)
 
 # %% ../nbs/08_metrics.ipynb 36
-LANDMARK_FILE = 'list_landmarks_align_celeba.txt'
-LANDMARK_NAMES = ('lefteye', 'righteye', 'nose', 'leftmouth', 'rightmouth')
-LANDMARK_HEADER = tuple(f'{p}_{a}' for p in LANDMARK_NAMES for a in 'xy')
-CELEBA_SIZE = (178, 218)              # (width, height) of CelebA's aligned photos (img_align_celeba)
 CELEBA_MEAN_LANDMARKS = {'lefteye': (69, 111), 'righteye': (108, 111), 'nose': (88, 135),
                          'leftmouth': (72, 152), 'rightmouth': (105, 152)}   # approximate means, (x, y) pixels
 
-def read_landmarks(path: str | Path) -> tuple[list[str], np.ndarray]:
-    "Parse `list_landmarks_align_celeba.txt`: (image names, int [N,5,2] (x, y) of `LANDMARK_NAMES`)."
-    path = Path(path)
-    raw = _read_bytes(path, f"CelebA landmark file ({LANDMARK_FILE}: a count line, a header "
-                            f"'{' '.join(LANDMARK_HEADER[:2])} ...', a row per image)")
-    (count, header), pos = _header(raw, 2, path)
-    if not count.isdigit(): raise AnnotationError(f"{path}:1: expected the number of images, got {count!r}")
-    if tuple(header.split()) != LANDMARK_HEADER:
-        raise AnnotationError(f"{path}:2: expected the header '{' '.join(LANDMARK_HEADER)}', got {header!r}")
-    files, vals, _ = _parse_rows(raw, pos, path, len(LANDMARK_HEADER), first_line=3)
-    if len(files) != int(count):
-        raise AnnotationError(f"{path}:1: the count line says {int(count)} images but the file has {len(files)} rows")
-    return files, vals.reshape(-1, len(LANDMARK_NAMES), 2)
 
-# %% ../nbs/08_metrics.ipynb 38
+# %% ../nbs/08_metrics.ipynb 37
 def _as_points(landmarks) -> tuple[np.ndarray, bool]:
     "Landmarks (None: the means; a name → (x, y) dict; [5,2]; or [N,5,2]) as float [N,5,2], and whether per image."
     if landmarks is None: landmarks = CELEBA_MEAN_LANDMARKS
@@ -399,7 +383,7 @@ def attribute_region(attribute: str, size: int = IMAGE_SIZE, landmarks=None, cro
     region = torch.from_numpy(rows_[:, :, None] & cols[:, None, :])
     return region if per_image else region[0]
 
-# %% ../nbs/08_metrics.ipynb 46
+# %% ../nbs/08_metrics.ipynb 45
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64,
@@ -439,7 +423,7 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
         out.update(id_dist=d.mean().item(), same_person=(d < identity.threshold).float().mean().item(), n_id=k)
     return out
 
-# %% ../nbs/08_metrics.ipynb 50
+# %% ../nbs/08_metrics.ipynb 49
 def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                  width: int = 16, device=None) -> dict[str, float]:
     "Held-out accuracy of a small CNN trained to tell `edited` faces from `real` ones (others'): 0.5 = indistinguishable."
@@ -461,7 +445,7 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
     return dict(realism_acc=hit.mean().item(), realism_acc_real=hit[y_te < 0.5].mean().item(),
                 realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
 
-# %% ../nbs/08_metrics.ipynb 53
+# %% ../nbs/08_metrics.ipynb 52
 DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
 _FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim', 'id_dist', 'same_person')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .data import BadInputError, CELEBA_CROP, center_crop_box, to_float
-from .metrics import CELEBA_SIZE, MissingExtraError, face_models_dir
+from .faces import BadInputError, CELEBA_CROP, center_crop_box, to_float
+from .celeba import CELEBA_SIZE
+from .metrics import MissingExtraError, face_models_dir
 from .edit import Editor, edit_values, read_image, to_rgb
 
 # %% auto 0

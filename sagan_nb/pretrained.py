@@ -8,7 +8,7 @@ import datetime, hashlib, json, platform
 from importlib.resources import files
 from pathlib import Path
 import torch
-from .data import ATTRIBUTES, DataError, check_attributes, write_text_atomic
+from .faces import ATTRIBUTES, DataError, check_attributes, write_text_atomic
 from .train import TrainConfig, export_generator, load_checkpoint, load_generator
 
 # %% auto 0

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from .data import ATTRIBUTES, FaceTensors, atomic_path
+from .faces import ATTRIBUTES, FaceTensors, atomic_path
+from .celeba import load_celeba
 
 # %% auto 0
 __all__ = ['Color', 'SPLIT_START', 'SPLIT_N', 'MASK_COLORS', 'FaceParams', 'face_params', 'render_faces', 'render_face',
@@ -419,10 +420,7 @@ def load_faces(data_root=None, split: str = 'train', attrs=ATTRIBUTES, size: int
         n = SPLIT_N[split] if n is None else n
         if n > SPLIT_START['val']: raise ValueError(f"at most {SPLIT_START['val']:,} synthetic faces per split, got n={n}")
         return synth_tensors(n, size=size, seed=seed, attr_names=attrs, start=SPLIT_START[split], **kw)
-    from sagan_nb import data
-    celeba = getattr(data, 'load_celeba', None)
-    if celeba is None: raise NotImplementedError("sagan_nb.data has no CelebA decoder (load_celeba) yet")
-    return celeba(data_root, split, attributes=attrs, size=size, limit=n, **kw)
+    return load_celeba(data_root, split, attributes=attrs, size=size, limit=n, **kw)
 
 # %% ../nbs/01_synth.ipynb 42
 MASK_COLORS = {'Eyeglasses': (0.12, 0.47, 0.71), 'Mouth_Slightly_Open': (1.0, 0.5, 0.05),

@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .data import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uint8, check_attributes, save_atomic,
-                           write_text_atomic, atomic_path)
+from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uint8, check_attributes,
+                            save_atomic, write_text_atomic, atomic_path)
 from typing import Callable
 from .models import Generator, Discriminator, GenOutput, init_weights, with_attribute
 from .losses import attribute_bce, d_loss, g_loss
@@ -91,6 +92,7 @@ class CheckpointError(ValueError): "A file that is not a readable sagan_nb check
 class DeviceError(ValueError): "A device name that is not one, or a device that is not here ('cuda' without a GPU)."
 class NonFiniteLossError(FloatingPointError): "A loss became NaN or infinite: the run stops, the last checkpoint stays."
 
+# %% ../nbs/04_train.ipynb 10
 @dataclass(frozen=True)
 class Method:
     "A training method the harness can run and apply by name: its networks, its two objectives and its log."
@@ -131,6 +133,7 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 
+# %% ../nbs/04_train.ipynb 12
 def register_method(m: Method) -> Method:
     "Make `m` available by name to `TrainConfig(method=…)`, the trainer, checkpoints and the editor."
     METHODS[m.name] = m
@@ -168,7 +171,7 @@ def check_config(saved: dict, cfg: TrainConfig, what: str = 'checkpoint') -> Non
     diff = [f"{k}: {what} has {a.get(k)!r}, config has {v!r}" for k, v in b.items() if a.get(k) != v]
     if diff: raise ConfigMismatchError(f"{what} does not match this config: " + '; '.join(diff))
 
-# %% ../nbs/04_train.ipynb 11
+# %% ../nbs/04_train.ipynb 15
 CKPT_FORMAT = 'sagan_nb/1'
 
 def load_checkpoint(path) -> dict:
@@ -211,7 +214,7 @@ def export_generator(path, out, dtype=torch.float16) -> Path:
     return save_atomic({'format': CKPT_FORMAT + '-generator', 'config': ck['config'], 'step': ck['step'],
                         'G': {k: v.to(dtype) for k, v in ck['G'].items()}}, out)
 
-# %% ../nbs/04_train.ipynb 13
+# %% ../nbs/04_train.ipynb 17
 def setup_distributed() -> tuple[int, int]:
     "Join the torchrun process group if launched by torchrun; returns (rank, world_size)."
     if 'WORLD_SIZE' in os.environ and int(os.environ['WORLD_SIZE']) > 1 and not dist.is_initialized():
@@ -221,7 +224,7 @@ def setup_distributed() -> tuple[int, int]:
     if dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-# %% ../nbs/04_train.ipynb 15
+# %% ../nbs/04_train.ipynb 19
 _HEAP_KEPT = False
 
 def keep_freed_memory() -> bool:
@@ -237,7 +240,7 @@ def keep_freed_memory() -> bool:
     _HEAP_KEPT = bool(libc.mallopt(M_MMAP_MAX, 0)) & bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     return _HEAP_KEPT
 
-# %% ../nbs/04_train.ipynb 19
+# %% ../nbs/04_train.ipynb 23
 def _resolve_device(cfg: TrainConfig) -> torch.device:
     return resolve_device(cfg.device)
 
@@ -260,6 +263,7 @@ def resolve_device(device='auto') -> torch.device:
     elif d.type != 'cpu': raise DeviceError(f"device {str(device)!r} is not supported (use 'auto', 'cpu', 'cuda' or 'cuda:N')")
     return d
 
+# %% ../nbs/04_train.ipynb 25
 LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',
             'mask_mean', 'mask_area')    # SaGAN's; every method names its own (`Method.log_keys`)
 
@@ -276,6 +280,7 @@ def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, c
     "SaGAN's generator objective 𝓛_G for flipping every face's attribute."
     return g_loss(G, D, x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id)[0]
 
+# %% ../nbs/04_train.ipynb 27
 def sagan_amn_warmup(t) -> None:
     "Optional (hparam `amn_warmup`, 0 in the paper): train the AMN alone to reproduce its input for that many batches."
     n = t.method.hp(t.cfg)['amn_warmup']
@@ -322,6 +327,7 @@ def sagan_warmup(t) -> None:
     "SaGAN's optional warm-ups, both off in the paper: the critic's attribute head, then the AMN."
     sagan_d_cls_warmup(t); sagan_amn_warmup(t)
 
+# %% ../nbs/04_train.ipynb 29
 SAGAN = register_method(Method(
     'sagan', 'SaGAN',
     build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res, bool(SAGAN.hp(cfg)['san_resize'])), cfg.init_std),
@@ -336,6 +342,7 @@ SAGAN = register_method(Method(
     plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')),
                  ('reconstruction', ('g_rec', 'g_id')), ('attention mask', ('mask_mean', 'mask_area')))))
 
+# %% ../nbs/04_train.ipynb 31
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
     def __init__(self, cfg: TrainConfig, data: FaceTensors, out_dir=None, resume=None, progress: bool = True):
@@ -381,159 +388,175 @@ class Trainer:
         # D stays eager: the gradient penalty differentiates through D twice, which torch.compile cannot do
         if cfg.compile: self.G_run = torch.compile(self.G_run)
 
-    # ---- data -------------------------------------------------------------------------------------------------
-    def _draw(self, k: int) -> torch.Tensor:
-        "Next `k` indices of the epoch-wise permutation (a new permutation at each epoch's end)."
-        out = []
-        while k:
-            take = min(k, self.n - self.cursor)
-            out.append(self.perm[self.cursor:self.cursor + take]); self.cursor += take; k -= take
-            if self.cursor == self.n:
-                self.perm, self.cursor, self.epoch = torch.randperm(self.n, generator=self.rng), 0, self.epoch + 1
-        return torch.cat(out)
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        "This process's slice of the next global batch: (faces in [-1, 1], labels c_g, GP weights α)."
-        b = self.cfg.batch_size
-        idx = self._draw(b)
-        flip = torch.rand(b, generator=self.rng) < 0.5 if self.cfg.flip else torch.zeros(b, dtype=torch.bool)
-        alpha = torch.rand(b, generator=self.rng)
-        mine = slice(self.rank, None, self.world)
-        idx, flip, alpha = idx[mine], flip[mine], alpha[mine]
-        x = to_float(self.images[idx.to(self.images.device)].to(self.device, non_blocking=True))
-        f = flip.to(self.device).view(-1, 1, 1, 1)
-        x = torch.where(f, x.flip(-1), x).contiguous(memory_format=self.mem_fmt)
-        return x, self.labels[idx.to(self.device)], alpha.to(self.device)
-
-    # ---- one iteration ----------------------------------------------------------------------------------------
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
-
-    def train_step(self) -> dict[str, torch.Tensor]:
-        "One iteration: `n_critic` discriminator updates, then one generator update. Returns the terms (on device)."
-        cfg, m = self.cfg, self.method
-        for _ in range(cfg.n_critic):
-            x, c, alpha = self.next_batch()
-            with self._autocast(): dl = m.d_step(self.G_run, self.D_run, x, c, alpha, cfg)
-            self.d_opt.zero_grad(set_to_none=True)
-            dl['loss'].backward()
-            self.d_opt.step()
-        self.D.requires_grad_(False)
-        try:
-            with self._autocast(): gl = m.g_step(self.G_run, self.D, x, c, cfg)
-            self.g_opt.zero_grad(set_to_none=True)
-            gl['loss'].backward()
-            self.g_opt.step()
-        finally: self.D.requires_grad_(True)
-        self.step += 1
-        terms = {'d_loss': dl['loss'], **{k: v for k, v in dl.items() if k != 'loss'}, 'g_loss': gl['loss'],
-                 **{k: v for k, v in gl.items() if k != 'loss'}}
-        row = torch.stack([terms[k].detach().float() for k in self.log_keys])
-        self._pending.append(row)
-        return terms
-
-    # ---- bookkeeping ------------------------------------------------------------------------------------------
-    def _flush(self) -> dict[str, float]:
-        "Move the pending per-step terms to the history (one device sync), refusing NaNs loudly."
-        if not self._pending: return {}
-        rows = torch.stack(self._pending)
-        if self.world > 1: dist.all_reduce(rows); rows /= self.world      # the log is the global batch's
-        rows = rows.cpu(); first = self.step - len(rows) + 1
-        self._pending = []
-        finite = torch.isfinite(rows).all(1)
-        if not finite.all():
-            bad_row = int((~finite).nonzero()[0])
-            names = [k for k, v in zip(self.log_keys, rows[bad_row]) if not math.isfinite(v)]
-            last = self.last_checkpoint()
-            raise NonFiniteLossError(
-                f"non-finite loss at step {first + bad_row} ({', '.join(names) or 'a loss'}); training stopped. "
-                + (f"The last good checkpoint {last} is intact." if last else "No checkpoint had been written yet."))
-        for i, r in enumerate(rows.tolist()):
-            self.history['step'].append(first + i)
-            for k, v in zip(self.log_keys, r): self.history[k].append(v)
-        if 'mask_mean' in self.log_keys: self._check_mask(rows)
-        return dict(zip(self.log_keys, rows.mean(0).tolist()))
-
-    def _check_mask(self, rows: torch.Tensor, warmup: int = 100) -> None:
-        "Report a mask that has collapsed to all-0 or all-1 (mean over the last logged steps)."
-        m = rows[:, self.log_keys.index('mask_mean')].mean().item()
-        if self.step < warmup or 0.005 < m < 0.995: return
-        msg = f"step {self.step}: attention mask collapsed to all-{int(m > 0.5)} (mean {m:.4f})"
-        if not self.events or not self.events[-1].split(': ', 1)[-1].startswith(msg.split(': ', 1)[1][:35]):
-            self.events.append(msg); warnings.warn(msg)
-
-    def state(self) -> dict:
-        return {'format': CKPT_FORMAT, 'config': asdict(self.cfg), 'step': self.step, 'epoch': self.epoch,
-                'cursor': self.cursor, 'perm': self.perm, 'rng': self.rng.get_state(),
-                'G': self.G.state_dict(), 'D': self.D.state_dict(),
-                'g_opt': self.g_opt.state_dict(), 'd_opt': self.d_opt.state_dict(),
-                'history': self.history, 'events': self.events}
-
-    def load_state(self, ck: dict, name: str = 'checkpoint') -> None:
-        "Continue from checkpoint `ck` (same method, architecture and attribute; same number of faces)."
-        check_config(ck['config'], self.cfg, what=name)
-        if len(ck['perm']) != self.n:
-            raise ConfigMismatchError(f"{name} was trained on {len(ck['perm'])} faces; this data has {self.n}")
-        self.G.load_state_dict(ck['G']); self.D.load_state_dict(ck['D'])
-        self.g_opt.load_state_dict(ck['g_opt']); self.d_opt.load_state_dict(ck['d_opt'])
-        self.step, self.epoch, self.cursor, self.perm = ck['step'], ck['epoch'], ck['cursor'], ck['perm']
-        self.rng.set_state(ck['rng'])
-        self.history, self.events = ck['history'], list(ck['events'])
-
-    def last_checkpoint(self) -> Path | None:
-        p = self.out_dir / 'checkpoint.pt' if self.out_dir else None
-        return p if p is not None and p.exists() else None
-
-    def save(self, path=None) -> Path | None:
-        "Write the checkpoint atomically (process 0 only). NaNs are refused before anything is written."
-        self._flush()
-        path = Path(path) if path else (self.out_dir / 'checkpoint.pt' if self.out_dir else None)
-        if path is None or self.rank: return None
-        save_atomic(self.state(), path)
-        if self.out_dir: write_text_atomic(self.out_dir / 'log.json', json.dumps({'history': self.history, 'events': self.events}))
-        return path
-
-    @torch.no_grad()
-    def samples(self, idx=None) -> torch.Tensor:
-        "A grid tensor: per face, input | edit | mask (black for a method without one) | |residual|, in [0, 1]."
-        idx = self.sample_idx if idx is None else idx
-        x = to_float(self.images[idx.to(self.images.device)].to(self.device))
-        c = self.labels[idx.to(self.device)]
-        self.G.eval(); out = self.G(x, 1 - c); self.G.train()
-        res = (out.edited - x).abs().mean(1, keepdim=True)
-        mask = out.mask.float() if out.mask is not None else torch.zeros_like(res)
-        cols = [(x + 1) / 2, ((out.edited.float() + 1) / 2).clamp(0, 1), mask.expand_as(x),
-                (res / res.amax((2, 3), keepdim=True).clamp_min(1e-8)).expand_as(x)]
-        return torch.stack(cols, 1).flatten(0, 1).float().cpu()
-
-    def save_samples(self) -> Path | None:
-        if self.rank or not self.out_dir: return None
-        from torchvision.utils import save_image
-        p = self.out_dir / 'samples' / f'step_{self.step:07d}.png'
-        with atomic_path(p) as tmp: save_image(self.samples(), tmp, nrow=4, padding=1)
-        return p
-
-    def fit(self, steps: int | None = None) -> dict:
-        "Train until `steps` iterations in all (default `cfg.steps`); checkpoint, sample and log on the way."
-        cfg, total = self.cfg, steps if steps is not None else self.cfg.steps
-        bar = tqdm(total=total, initial=self.step, disable=not self.progress or self.rank != 0,
-                   desc=f'{self.method.title} {cfg.attribute}', dynamic_ncols=True)
-        self.G.train(); self.D.train()
-        if self.step == 0 < total and self.method.warmup is not None and not self._warmed:
-            self.method.warmup(self); self._warmed = True
-        try:
-            while self.step < total:
-                self.train_step(); bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == total:
-                    means = self._flush()
-                    bar.set_postfix({k: f'{means[k]:.3g}' for k in self.method.show}, refresh=False)
-                if self.step % cfg.sample_every == 0: self.save_samples()
-                if self.step % cfg.ckpt_every == 0 or self.step == total: self.save()
-        finally: bar.close()
-        self._flush()
-        return self.history
-
 # %% ../nbs/04_train.ipynb 33
+@patch
+def _draw(self: Trainer, k: int) -> torch.Tensor:
+    "Next `k` indices of the epoch-wise permutation (a new permutation at each epoch's end)."
+    out = []
+    while k:
+        take = min(k, self.n - self.cursor)
+        out.append(self.perm[self.cursor:self.cursor + take]); self.cursor += take; k -= take
+        if self.cursor == self.n:
+            self.perm, self.cursor, self.epoch = torch.randperm(self.n, generator=self.rng), 0, self.epoch + 1
+    return torch.cat(out)
+
+@patch
+def next_batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "This process's slice of the next global batch: (faces in [-1, 1], labels c_g, GP weights α)."
+    b = self.cfg.batch_size
+    idx = self._draw(b)
+    flip = torch.rand(b, generator=self.rng) < 0.5 if self.cfg.flip else torch.zeros(b, dtype=torch.bool)
+    alpha = torch.rand(b, generator=self.rng)
+    mine = slice(self.rank, None, self.world)
+    idx, flip, alpha = idx[mine], flip[mine], alpha[mine]
+    x = to_float(self.images[idx.to(self.images.device)].to(self.device, non_blocking=True))
+    f = flip.to(self.device).view(-1, 1, 1, 1)
+    x = torch.where(f, x.flip(-1), x).contiguous(memory_format=self.mem_fmt)
+    return x, self.labels[idx.to(self.device)], alpha.to(self.device)
+
+# %% ../nbs/04_train.ipynb 35
+@patch
+def _autocast(self: Trainer):
+    return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+@patch
+def train_step(self: Trainer) -> dict[str, torch.Tensor]:
+    "One iteration: `n_critic` discriminator updates, then one generator update. Returns the terms (on device)."
+    cfg, m = self.cfg, self.method
+    for _ in range(cfg.n_critic):
+        x, c, alpha = self.next_batch()
+        with self._autocast(): dl = m.d_step(self.G_run, self.D_run, x, c, alpha, cfg)
+        self.d_opt.zero_grad(set_to_none=True)
+        dl['loss'].backward()
+        self.d_opt.step()
+    self.D.requires_grad_(False)
+    try:
+        with self._autocast(): gl = m.g_step(self.G_run, self.D, x, c, cfg)
+        self.g_opt.zero_grad(set_to_none=True)
+        gl['loss'].backward()
+        self.g_opt.step()
+    finally: self.D.requires_grad_(True)
+    self.step += 1
+    terms = {'d_loss': dl['loss'], **{k: v for k, v in dl.items() if k != 'loss'}, 'g_loss': gl['loss'],
+             **{k: v for k, v in gl.items() if k != 'loss'}}
+    row = torch.stack([terms[k].detach().float() for k in self.log_keys])
+    self._pending.append(row)
+    return terms
+
+# %% ../nbs/04_train.ipynb 37
+@patch
+def _flush(self: Trainer) -> dict[str, float]:
+    "Move the pending per-step terms to the history (one device sync), refusing NaNs loudly."
+    if not self._pending: return {}
+    rows = torch.stack(self._pending)
+    if self.world > 1: dist.all_reduce(rows); rows /= self.world      # the log is the global batch's
+    rows = rows.cpu(); first = self.step - len(rows) + 1
+    self._pending = []
+    finite = torch.isfinite(rows).all(1)
+    if not finite.all():
+        bad_row = int((~finite).nonzero()[0])
+        names = [k for k, v in zip(self.log_keys, rows[bad_row]) if not math.isfinite(v)]
+        last = self.last_checkpoint()
+        raise NonFiniteLossError(
+            f"non-finite loss at step {first + bad_row} ({', '.join(names) or 'a loss'}); training stopped. "
+            + (f"The last good checkpoint {last} is intact." if last else "No checkpoint had been written yet."))
+    for i, r in enumerate(rows.tolist()):
+        self.history['step'].append(first + i)
+        for k, v in zip(self.log_keys, r): self.history[k].append(v)
+    if 'mask_mean' in self.log_keys: self._check_mask(rows)
+    return dict(zip(self.log_keys, rows.mean(0).tolist()))
+
+@patch
+def _check_mask(self: Trainer, rows: torch.Tensor, warmup: int = 100) -> None:
+    "Report a mask that has collapsed to all-0 or all-1 (mean over the last logged steps)."
+    m = rows[:, self.log_keys.index('mask_mean')].mean().item()
+    if self.step < warmup or 0.005 < m < 0.995: return
+    msg = f"step {self.step}: attention mask collapsed to all-{int(m > 0.5)} (mean {m:.4f})"
+    if not self.events or not self.events[-1].split(': ', 1)[-1].startswith(msg.split(': ', 1)[1][:35]):
+        self.events.append(msg); warnings.warn(msg)
+
+# %% ../nbs/04_train.ipynb 39
+@patch
+def state(self: Trainer) -> dict:
+    return {'format': CKPT_FORMAT, 'config': asdict(self.cfg), 'step': self.step, 'epoch': self.epoch,
+            'cursor': self.cursor, 'perm': self.perm, 'rng': self.rng.get_state(),
+            'G': self.G.state_dict(), 'D': self.D.state_dict(),
+            'g_opt': self.g_opt.state_dict(), 'd_opt': self.d_opt.state_dict(),
+            'history': self.history, 'events': self.events}
+
+@patch
+def load_state(self: Trainer, ck: dict, name: str = 'checkpoint') -> None:
+    "Continue from checkpoint `ck` (same method, architecture and attribute; same number of faces)."
+    check_config(ck['config'], self.cfg, what=name)
+    if len(ck['perm']) != self.n:
+        raise ConfigMismatchError(f"{name} was trained on {len(ck['perm'])} faces; this data has {self.n}")
+    self.G.load_state_dict(ck['G']); self.D.load_state_dict(ck['D'])
+    self.g_opt.load_state_dict(ck['g_opt']); self.d_opt.load_state_dict(ck['d_opt'])
+    self.step, self.epoch, self.cursor, self.perm = ck['step'], ck['epoch'], ck['cursor'], ck['perm']
+    self.rng.set_state(ck['rng'])
+    self.history, self.events = ck['history'], list(ck['events'])
+
+@patch
+def last_checkpoint(self: Trainer) -> Path | None:
+    p = self.out_dir / 'checkpoint.pt' if self.out_dir else None
+    return p if p is not None and p.exists() else None
+
+@patch
+def save(self: Trainer, path=None) -> Path | None:
+    "Write the checkpoint atomically (process 0 only). NaNs are refused before anything is written."
+    self._flush()
+    path = Path(path) if path else (self.out_dir / 'checkpoint.pt' if self.out_dir else None)
+    if path is None or self.rank: return None
+    save_atomic(self.state(), path)
+    if self.out_dir: write_text_atomic(self.out_dir / 'log.json', json.dumps({'history': self.history, 'events': self.events}))
+    return path
+
+# %% ../nbs/04_train.ipynb 41
+@patch
+@torch.no_grad()
+def samples(self: Trainer, idx=None) -> torch.Tensor:
+    "A grid tensor: per face, input | edit | mask (black for a method without one) | |residual|, in [0, 1]."
+    idx = self.sample_idx if idx is None else idx
+    x = to_float(self.images[idx.to(self.images.device)].to(self.device))
+    c = self.labels[idx.to(self.device)]
+    self.G.eval(); out = self.G(x, 1 - c); self.G.train()
+    res = (out.edited - x).abs().mean(1, keepdim=True)
+    mask = out.mask.float() if out.mask is not None else torch.zeros_like(res)
+    cols = [(x + 1) / 2, ((out.edited.float() + 1) / 2).clamp(0, 1), mask.expand_as(x),
+            (res / res.amax((2, 3), keepdim=True).clamp_min(1e-8)).expand_as(x)]
+    return torch.stack(cols, 1).flatten(0, 1).float().cpu()
+
+@patch
+def save_samples(self: Trainer) -> Path | None:
+    if self.rank or not self.out_dir: return None
+    from torchvision.utils import save_image
+    p = self.out_dir / 'samples' / f'step_{self.step:07d}.png'
+    with atomic_path(p) as tmp: save_image(self.samples(), tmp, nrow=4, padding=1)
+    return p
+
+# %% ../nbs/04_train.ipynb 43
+@patch
+def fit(self: Trainer, steps: int | None = None) -> dict:
+    "Train until `steps` iterations in all (default `cfg.steps`); checkpoint, sample and log on the way."
+    cfg, total = self.cfg, steps if steps is not None else self.cfg.steps
+    bar = tqdm(total=total, initial=self.step, disable=not self.progress or self.rank != 0,
+               desc=f'{self.method.title} {cfg.attribute}', dynamic_ncols=True)
+    self.G.train(); self.D.train()
+    if self.step == 0 < total and self.method.warmup is not None and not self._warmed:
+        self.method.warmup(self); self._warmed = True
+    try:
+        while self.step < total:
+            self.train_step(); bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == total:
+                means = self._flush()
+                bar.set_postfix({k: f'{means[k]:.3g}' for k in self.method.show}, refresh=False)
+            if self.step % cfg.sample_every == 0: self.save_samples()
+            if self.step % cfg.ckpt_every == 0 or self.step == total: self.save()
+    finally: bar.close()
+    self._flush()
+    return self.history
+
+# %% ../nbs/04_train.ipynb 59
 def plot_history(h, smooth: int = 10, method: str | None = None):
     """The curves of a run, a panel per group of its method's `plot_groups`: `h` is a Trainer, a history dict (of
     `method`, SaGAN by default) or a run folder (log.json; the method from its checkpoint)."""

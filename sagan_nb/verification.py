@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
-from .data import ATTRIBUTES, FaceTensors, LFWPairFaces, LFWPairs, to_float, to_uint8
+from .faces import ATTRIBUTES, FaceTensors, to_float, to_uint8
+from .lfw import LFWPairFaces, LFWPairs
 from .synth import FaceParams, face_attrs, face_params, parse_synth_name, render_faces
 
 # %% auto 0
@@ -85,6 +86,7 @@ def steps_per_epoch(n: int, bs: int) -> int:
     "Optimizer steps in one pass over `n` faces in batches of `bs` (a last batch of one face is dropped: BatchNorm)."
     return n // bs + (n % bs > 1)
 
+# %% ../nbs/09_verification.ipynb 13
 def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float = 3e-3, seed: int = 0,
                    flip: bool = True, progress: bool = False, device='cpu', steps: int | None = None,
                    embed_dim: int = 128, weight_decay: float = 5e-4) -> FaceNet:
@@ -147,7 +149,7 @@ def embed_faces(model: nn.Module, images: torch.Tensor, bs: int = 256) -> torch.
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0, model.body.fc.out_features if hasattr(model, 'body') else 0)
 
-# %% ../nbs/09_verification.ipynb 14
+# %% ../nbs/09_verification.ipynb 16
 EditFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _run_editor(fn: EditFn, attribute: str, x: torch.Tensor, value: float) -> torch.Tensor:
@@ -186,6 +188,7 @@ def editors_from(editor, attributes: Sequence[str] | None = None) -> dict[str, E
         return fn
     return {a: make(a) for a in (editor.attributes if attributes is None else attributes)}
 
+# %% ../nbs/09_verification.ipynb 18
 def _face_params_of(name: str) -> tuple[FaceParams, np.ndarray]:
     if name.startswith('person-'):
         s, k, j, bits = parse_person_name(name); return person_params(s, k, j), bits
@@ -225,7 +228,7 @@ def plot_augmentation(faces: FaceTensors, editors: Mapping[str, EditFn], n: int 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/09_verification.ipynb 19
+# %% ../nbs/09_verification.ipynb 23
 def _arrays(scores, same) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, np.float64).ravel()
     y = np.asarray(same.detach().cpu() if isinstance(same, torch.Tensor) else same).ravel()
@@ -279,6 +282,7 @@ def make_pairs(faces: FaceTensors, n_folds: int = 10, per_fold: int = 300, seed:
     pairs = LFWPairs([name(i) for i in left], [name(i) for i in right], np.array(same, bool), np.array(fold, np.int64), n_folds)
     return LFWPairFaces(faces, pairs, torch.tensor(left, dtype=torch.int64), torch.tensor(right, dtype=torch.int64))
 
+# %% ../nbs/09_verification.ipynb 25
 def roc(scores, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Exact ROC: (fpr, tpr, thresholds), one point per distinct score (accept when score >= threshold), from (0, 0) at +inf."
     s, y = _arrays(scores, same)
@@ -327,6 +331,7 @@ def kfold_accuracy(scores, same, fold) -> tuple[float, float]:
 
 FARS = (1e-3, 1e-2, 1e-1)
 
+# %% ../nbs/09_verification.ipynb 27
 def verification_report(results: Mapping[str, tuple]) -> list[dict]:
     "One row per `name: (scores, same[, fold])`: pair counts, auc, acc (k-fold with folds, else at the best threshold), chance, TAR at FARS."
     rows = []
@@ -369,7 +374,7 @@ def plot_roc(results: Mapping[str, tuple], title: str = '', ax=None):
     ax.legend(fontsize=7, loc='lower right'); ax.grid(alpha=0.3, which='both', lw=0.3)
     return fig
 
-# %% ../nbs/09_verification.ipynb 23
+# %% ../nbs/09_verification.ipynb 31
 def verification_experiment(train_faces: FaceTensors, test_faces: FaceTensors, editors: Mapping[str, EditFn] | None = None,
                             lfw: LFWPairFaces | None = None, epochs: int = 10, seed: int = 0, progress: bool = False,
                             match: str = 'steps', bs: int = 64, lr: float = 3e-3, device='cpu') -> dict:

@@ -3,7 +3,7 @@ import time
 import torch
 from torch import nn
 import torch.nn.functional as F
-from sagan_nb.data import FaceTensors, to_float
+from sagan_nb.faces import FaceTensors, to_float
 
 def judge_net(width: int = 16) -> nn.Module:
     "A small CNN (conv-BN-ReLU ×4, global pool, linear → logit): the attribute judge, independent of any GAN."

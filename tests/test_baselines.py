@@ -3,7 +3,7 @@ runs that really learn the attribute; ResGAN's edits are sparser than StarGAN's 
 import time
 from dataclasses import replace
 import pytest, torch
-from sagan_nb.data import to_float
+from sagan_nb.faces import to_float
 from sagan_nb.synth import synth_tensors
 import sagan_nb.baselines                                     # registers the three methods
 from sagan_nb.train import (ConfigMismatchError, Trainer, TrainConfig, export_generator, get_method, load_generator,

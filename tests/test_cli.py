@@ -5,7 +5,7 @@ import numpy as np
 import pytest, torch
 from PIL import Image
 from sagan_nb.cli import main
-from sagan_nb.data import to_pil
+from sagan_nb.faces import to_pil
 from sagan_nb.synth import synth_tensors
 
 TINY = ['--attribute', 'Smiling', '--image-size', '32', '--conv-dim', '8', '--n-res', '1', '--d-conv-dim', '8',

@@ -7,10 +7,10 @@ import time, warnings
 from pathlib import Path
 import numpy as np
 import pytest, torch
-from sagan_nb.data import (ATTR_FILE, ATTRIBUTES, CELEBA_ATTRIBUTES, IDENTITY_FILE, IMAGE_DIR, PARTITION_FILE,
-                           AnnotationError, CorruptImageWarning, FaceTensors, load_celeba, load_image, load_lfw_pairs,
-                           paper_identity_split, rank_identities, read_attr_file, read_celeba, read_identity_file,
-                           read_lfw_pairs)
+from sagan_nb.faces import ATTRIBUTES, CELEBA_ATTRIBUTES, AnnotationError, CorruptImageWarning, FaceTensors, load_image
+from sagan_nb.celeba import (ATTR_FILE, IDENTITY_FILE, IMAGE_DIR, PARTITION_FILE, load_celeba, paper_identity_split,
+                             rank_identities, read_attr_file, read_celeba, read_identity_file)
+from sagan_nb.lfw import load_lfw_pairs, read_lfw_pairs
 
 N_LISTED, N_PRESENT = 202_599, 16_995
 

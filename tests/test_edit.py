@@ -4,13 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 from PIL import Image
-from sagan_nb.data import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil, BadInputError
+from sagan_nb.faces import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil, BadInputError
 from sagan_nb.models import GenOutput
 from sagan_nb.synth import synth_tensors
 from sagan_nb.train import ConfigMismatchError, TrainConfig, Trainer, export_generator, load_generator
 import sagan_nb.edit as edit_mod
 from sagan_nb.edit import Editor, EditResult, edit, edit_value, editor_widget, paste_back, to_model, resolve_precision
-from sagan_nb.data import to_uint8
+from sagan_nb.faces import to_uint8
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8, steps=2,
                    device='cpu')

@@ -8,7 +8,7 @@ import pytest, torch
 from PIL import Image
 import sagan_nb.cli as cli
 from sagan_nb.cli import main
-from sagan_nb.data import to_pil, BadInputError, OutputError, DataError
+from sagan_nb.faces import to_pil, BadInputError, OutputError, DataError
 from sagan_nb.edit import edit, Editor, EditResult
 from sagan_nb.synth import synth_tensors
 from sagan_nb.train import ConfigError, CheckpointError, DeviceError, ConfigMismatchError, load_checkpoint, save_atomic

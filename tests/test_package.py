@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ['data', 'synth', 'models', 'losses', 'train', 'pretrained', 'edit', 'baselines', 'metrics', 'photos', 'verification',
+ORDER = ['faces', 'celeba', 'lfw', 'synth', 'models', 'losses', 'train', 'pretrained', 'edit', 'baselines', 'metrics', 'photos', 'verification',
          'experiments', 'cli']
 
 def _cfg():
@@ -19,18 +19,26 @@ def test_readme_gives_the_two_commands():
     assert 'make demo' in text and 'make test' in text
     assert 'make test' in (ROOT / '.ci' / 'run').read_text()
 
+def imported(f: Path) -> set[str]:
+    "The sagan_nb modules that the module file `f` imports (`from .x import`, `from sagan_nb.x import`, `import sagan_nb.x`)."
+    mods = set()
+    for node in ast.walk(ast.parse(f.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            mods |= {node.module.split('.')[0]} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith('sagan_nb.'):
+            mods.add(node.module.split('.')[1])
+        elif isinstance(node, ast.ImportFrom) and node.module == 'sagan_nb': mods |= {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            mods |= {a.name.split('.')[1] for a in node.names if a.name.startswith('sagan_nb.')}
+    return mods
+
 def test_modules_import_in_one_direction():
-    "data → synth → models → losses → train → pretrained → edit → … → cli: no module imports one to its right."
-    for f in (ROOT / 'sagan_nb').glob('*.py'):
-        if f.stem not in ORDER: continue
-        mods = set()
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith('sagan_nb.'):
-                mods.add(node.module.split('.')[1])
-            elif isinstance(node, ast.Import):
-                mods |= {a.name.split('.')[1] for a in node.names if a.name.startswith('sagan_nb.')}
-        for m in mods & set(ORDER):
-            assert ORDER.index(m) < ORDER.index(f.stem), f'{f.stem} imports {m}, which comes after it'
+    "faces → celeba → lfw → synth → models → … → cli: no module imports one to its right, and every module is placed."
+    files = {f.stem: f for f in (ROOT / 'sagan_nb').glob('*.py') if not f.stem.startswith('_')}
+    assert set(files) == set(ORDER), f'modules not in ORDER: {sorted(set(files) - set(ORDER))}; gone: {sorted(set(ORDER) - set(files))}'
+    for stem, f in files.items():
+        for m in imported(f) & set(ORDER):
+            assert ORDER.index(m) < ORDER.index(stem), f'{stem} imports {m}, which comes after it'
 
 def test_every_method_is_registered_by_the_package_import():
     "A StarGAN checkpoint loads without the caller importing sagan_nb.baselines first (main: 'unknown method')."
@@ -48,8 +56,7 @@ def test_wheel_contains_the_library(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     whl, = tmp_path.glob('sagan_nb-*.whl')
     names = zipfile.ZipFile(whl).namelist()
-    for m in ['__init__', '_modidx', 'data', 'synth', 'models', 'losses', 'train', 'pretrained', 'edit', 'baselines',
-              'metrics', 'photos', 'verification', 'experiments', 'cli']:
+    for m in ['__init__', '_modidx'] + ORDER:
         assert f'sagan_nb/{m}.py' in names, m
     from sagan_nb.pretrained import shipped, MODELS_FILE
     for a, rec in shipped().items():                        # every shipped model travels with its record, byte for byte

@@ -5,7 +5,7 @@ import math
 import pytest, torch
 import torch.nn.functional as F
 from torch import nn
-from sagan_nb.data import ATTRIBUTES
+from sagan_nb.faces import ATTRIBUTES
 from sagan_nb.models import Generator, Discriminator, GenOutput, init_weights
 from sagan_nb.losses import critic_score, gradient_penalty, d_loss, g_loss
 from sagan_nb.train import TrainConfig, method_config, SAGAN, get_method

@@ -1,6 +1,7 @@
 "The CPU recipe on real CelebA faces (issue 12): it must open the mask where the attribute is, early. A long test."
 import pytest, torch
-from sagan_nb.data import load_celeba, to_float
+from sagan_nb.faces import to_float
+from sagan_nb.celeba import load_celeba
 from sagan_nb.experiments import get_budget
 from sagan_nb.metrics import attribute_region, train_attribute_classifier, edit_accuracy
 from sagan_nb.train import Trainer

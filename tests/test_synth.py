@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sagan_nb.data import ATTRIBUTES, to_float
+from sagan_nb.faces import ATTRIBUTES, to_float
 from sagan_nb.synth import load_faces
 
 N_TRAIN, N_TEST, SIZE = 2000, 500, 32

@@ -4,7 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 import pytest, torch
 from sagan_nb.synth import synth_tensors
-from sagan_nb.data import to_float
+from sagan_nb.faces import to_float
 from sagan_nb.train import TrainConfig, Trainer
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8,
@@ -14,7 +14,7 @@ DDP_SCRIPT = """
 import sys, torch
 from dataclasses import replace
 from sagan_nb.synth import synth_tensors
-from sagan_nb.data import to_float
+from sagan_nb.faces import to_float
 from sagan_nb.train import TrainConfig, Trainer
 import sagan_nb.baselines                          # registers the baselines
 torch.set_num_threads(1)

@@ -3,7 +3,9 @@ import dataclasses, time
 from types import SimpleNamespace
 import numpy as np
 import pytest, torch
-from sagan_nb.data import ATTRIBUTES, FaceTensors, UnknownAttributeError, load_celeba, load_lfw_pairs, to_float, to_uint8
+from sagan_nb.faces import ATTRIBUTES, FaceTensors, UnknownAttributeError, to_float, to_uint8
+from sagan_nb.celeba import load_celeba
+from sagan_nb.lfw import load_lfw_pairs
 from sagan_nb.synth import face_params
 from sagan_nb.verification import (IDENTITY_FIELDS, PHOTO_FIELDS, FaceNet, augment, auc, best_threshold_accuracy,
                                    celeba_protocol, editors_from, embed_faces, face_net, kfold_accuracy, lfw_scores,

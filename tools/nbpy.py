@@ -1,7 +1,7 @@
 """Round-trip a notebook to a percent-format script and back (an authoring aid; the notebook stays the source).
 
-    python tools/nbpy.py to-nb  nbs/00_data.py   # writes nbs/00_data.ipynb (outputs dropped)
-    python tools/nbpy.py to-py  nbs/00_data.ipynb  # writes nbs/00_data.py
+    python tools/nbpy.py to-nb  nbs/00_faces.py   # writes nbs/00_faces.ipynb (outputs dropped)
+    python tools/nbpy.py to-py  nbs/00_faces.ipynb  # writes nbs/00_faces.py
 
 Cells are separated by `# %%` lines; `# %% [markdown]` starts a markdown cell whose lines are `# `-prefixed;
 `# %% tags=["parameters"]` gives a code cell tags (papermill's parameters cell).

@@ -7,6 +7,7 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py collect OUT.json NAME ...   # the curves and judged rows, for nbs/measured/
     python tools/real_faces.py evaluate OUT.json CHECKPOINT ...   # the full table of final models (see `evaluate`)
     python tools/real_faces.py ship NAME[@STEP] ...        # RUNS/NAME's last checkpoint (or snapshot) -> sagan_nb/weights/
+    python tools/real_faces.py best NAME [MINUTES]         # the best judged snapshot (within MINUTES of training)
     python tools/real_faces.py record EVAL.json ...        # evaluate's rows -> nbs/measured table + the models' records
 
 `train` logs, every 25 iterations, the attention mask on 256 paper-test faces (its mean, and its mean inside and
@@ -25,12 +26,12 @@ RUNS = Path(os.environ.get('RUNS', Path.home() / 'sagan_runs'))
 SIZE, CHUNK, KEEP, JUDGE_N = 64, 25, 100, 1000
 
 def faces(split):
-    from sagan_nb.data import load_celeba
+    from sagan_nb.celeba import load_celeba
     return load_celeba(ROOT, split, size=SIZE, cache_dir=RUNS / 'cache', progress=False)
 
 def train(name, attr, total, over='{}'):
     from sagan_nb.train import Trainer, TrainConfig, CKPT_FORMAT
-    from sagan_nb.data import to_float, save_atomic
+    from sagan_nb.faces import to_float, save_atomic
     from sagan_nb.metrics import attribute_region
     over = json.loads(over)
     out = RUNS / name; out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,7 @@ def judge(*names):
 def rough(*names):
     "The speckle of each 100-iteration snapshot's masks (`mask_roughness`) on the 256 curve faces -> RUNS/NAME/rough.jsonl."
     from sagan_nb.metrics import mask_roughness
-    from sagan_nb.data import to_float
+    from sagan_nb.faces import to_float
     te = faces('test'); x = to_float(te.images[:256])
     for name in names:
         run = RUNS / name; out = run / 'rough.jsonl'
@@ -132,7 +133,7 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
     import numpy as np
     from sagan_nb.metrics import edit_metrics, DlibFaceEmbedder, identity_distance, realism_test
     from sagan_nb.train import load_generator
-    from sagan_nb.data import to_float
+    from sagan_nb.faces import to_float
     clf, acc = judge_model()
     te = faces('test')
     ids = np.asarray(te.identities); people = np.unique(ids)
@@ -160,7 +161,7 @@ def ship(*names):
     import platform, tempfile
     from sagan_nb.pretrained import ship_generator
     from sagan_nb.train import CKPT_FORMAT
-    from sagan_nb.data import save_atomic
+    from sagan_nb.faces import save_atomic
     for spec in names:
         name, _, at = spec.partition('@')
         run = RUNS / name
@@ -185,15 +186,31 @@ def ship(*names):
             machine=f"{platform.machine()} CPU, 2 cores shared by 2-5 processes (one thread each), fp32, torch {torch.__version__}")
         print(out, out.stat().st_size)
 
+def best(name, max_minutes=None):
+    "Print RUNS/NAME's snapshot with the best judged flip (of those within `max_minutes` of training, if given)."
+    rows = [json.loads(l) for l in open(RUNS / name / 'judged.jsonl')]
+    ok = [r for r in rows if max_minutes is None or (r['minutes'] or 1e9) <= float(max_minutes)]
+    r = max(ok, key=lambda r: r['acc'])
+    print(RUNS / name / f"G_{r['step']:05d}.pt")
+
 def record(*evaluations):
     """Each `evaluate` output (OUT.json) into nbs/measured/real_faces_table.json (one row per attribute, replaced) and
-    into its shipped model's record in sagan_nb/weights/MODELS.json (`evaluation`, rounded)."""
+    into its shipped model's record in sagan_nb/weights/MODELS.json (`evaluation`, rounded); rows of another method
+    (StarGAN snapshots RUNS/NAME/G_STEP.pt) go to nbs/measured/real_faces_stargan.json with their iterations and minutes."""
     repo = Path(__file__).resolve().parents[1]
     table_p, models_p = repo / 'nbs' / 'measured' / 'real_faces_table.json', repo / 'sagan_nb' / 'weights' / 'MODELS.json'
     table = {r['attribute']: r for r in json.loads(table_p.read_text())} if table_p.exists() else {}
     models = json.loads(models_p.read_text())
+    other_p = repo / 'nbs' / 'measured' / 'real_faces_stargan.json'       # the baseline, trained at the same size
+    other = {r['attribute']: r for r in json.loads(other_p.read_text())} if other_p.exists() else {}
     for ev in evaluations:
         for r in json.loads(Path(ev).read_text()):
+            if r['method'] != 'sagan':                              # a snapshot RUNS/NAME/G_STEP.pt: its minutes
+                ck = Path(r['checkpoint']); step = int(ck.stem[2:])
+                curve = [json.loads(l) for l in open(ck.parent / 'curve.jsonl')]
+                other[r['attribute']] = {**r, 'run': ck.parent.name, 'iterations': step,
+                                         'minutes': next(c['minutes'] for c in curve if c['step'] == step)}
+                continue
             table[r['attribute']] = r
             rec = models['models'][r['attribute']]
             rec['evaluation'] = {'on': 'the 4,995 faces of the 999 paper-test people in ../shared/data (tools/real_faces.py evaluate; nbs/10_experiments)',
@@ -202,8 +219,9 @@ def record(*evaluations):
                                              'same_person', 'n_id', 'realism_acc', 'realism_n', 'judge_acc')}}
     order = ['Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard']
     table_p.write_text(json.dumps([table[a] for a in order if a in table], indent=1))
+    if other: other_p.write_text(json.dumps([other[a] for a in order if a in other], indent=1))
     models_p.write_text(json.dumps(models, indent=1) + '\n')
 
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, record=record)[cmd](*args)
+    dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, best=best, record=record)[cmd](*args)
