@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from .models import ResidualBlock, GenOutput, Discriminator, init_weights, with_attribute
 from .losses import critic_score, gradient_penalty, attribute_bce
-from .train import TrainConfig, Method, register_method, get_method
+from .config import TrainConfig, Method, register_method, get_method
 
 # %% auto 0
 __all__ = ['STARGAN', 'CYCLEGAN', 'GENERATED', 'RESGAN', 'TwoWay', 'TwoCritics', 'StarGANGenerator', 'stargan_d_step',

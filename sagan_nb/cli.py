@@ -12,9 +12,10 @@ from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeEr
                             check_output, write_text_atomic)
 from .synth import load_faces, save_demo_grid
 from .experiments import BUDGETS, FIGURES, get_budget, parse_checkpoints, run_figures
-from .train import (TrainConfig, Trainer, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
-                            NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
-                            method_config, resolve_device)
+from .config import (TrainConfig, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
+                             NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
+                             method_config)
+from .train import Trainer, resolve_device
 from .edit import Editor, checkpoint_file, edit_value, read_image
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 

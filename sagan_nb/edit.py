@@ -16,7 +16,8 @@ from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, Miss
                             UnknownAttributeError, BadInputError, center_crop_box, unknown_attribute, to_float,
                             to_uint8, to_pil)
 from .models import GenOutput
-from .train import TrainConfig, ConfigMismatchError, load_generator, resolve_device
+from .config import TrainConfig, ConfigMismatchError, load_generator
+from .train import resolve_device
 from .pretrained import pretrained_path, shipped
 from fastcore.basics import patch
 

@@ -14,8 +14,9 @@ from torch import nn
 from .faces import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
 from .synth import load_faces, face_params, face_attrs, render_faces, synth_name, SPLIT_START
 from .models import GenOutput
-from .train import (TrainConfig, Trainer, method_config, load_checkpoint, load_generator, check_config, config_from,
-                            METHODS, resolve_device)
+from .config import (TrainConfig, method_config, load_checkpoint, load_generator, check_config, config_from,
+                             METHODS)
+from .train import Trainer, resolve_device
 import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 from .edit import Editor
 from .metrics import (AttributeClassifier, DlibFaceEmbedder, MissingExtraError, train_attribute_classifier,

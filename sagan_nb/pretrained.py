@@ -9,7 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 import torch
 from .faces import ATTRIBUTES, DataError, check_attributes, write_text_atomic
-from .train import TrainConfig, export_generator, load_checkpoint, load_generator
+from .config import TrainConfig, export_generator, load_checkpoint, load_generator
 
 # %% auto 0
 __all__ = ['WEIGHTS_DIR', 'MODELS_FILE', 'LICENCE', 'PretrainedError', 'sha256', 'shipped', 'pretrained_path', 'load_pretrained',

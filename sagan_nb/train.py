@@ -17,204 +17,13 @@ from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uin
 from typing import Callable
 from .models import Generator, Discriminator, GenOutput, init_weights, with_attribute
 from .losses import attribute_bce, d_loss, g_loss
+from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, DeviceError, get_method, load_checkpoint, Method, NonFiniteLossError, register_method, TrainConfig)
 
 # %% auto 0
-__all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'LOG_KEYS', 'SAGAN', 'check_fields', 'TrainConfig', 'ConfigMismatchError',
-           'ConfigError', 'CheckpointError', 'DeviceError', 'NonFiniteLossError', 'Method', 'register_method',
-           'get_method', 'method_config', 'check_config', 'load_checkpoint', 'config_from', 'build_generator',
-           'load_generator', 'export_generator', 'setup_distributed', 'keep_freed_memory', 'resolve_device',
-           'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup', 'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer',
-           'plot_history']
+__all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'resolve_device', 'sagan_d_step', 'sagan_g_step',
+           'sagan_amn_warmup', 'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer', 'plot_history']
 
-# %% ../nbs/04_train.ipynb 7
-_CHOICES = dict(amp=('auto', 'bf16', 'off'), channels_last=('auto', 'on', 'off'))
-_AT_LEAST = dict(image_size=8, conv_dim=1, n_res=0, d_conv_dim=1, batch_size=1, n_critic=1, steps=1, seed=0,
-                 log_every=1, sample_every=1, ckpt_every=1, lambda_gp=0., lambda_rec=0., lambda_id=0.)
-
-def _need(ok: bool, name: str, want: str, got) -> None:
-    if not ok: raise ConfigError(f"{name} must be {want}, got {got!r}")
-
-def check_fields(cfg) -> None:
-    "Refuse, with `ConfigError` naming the field, any `TrainConfig` field of the wrong type or out of range."
-    for f in fields(cfg):
-        v, n = getattr(cfg, f.name), f.name
-        if f.type in ('int', int): _need(isinstance(v, int) and not isinstance(v, bool), n, 'an integer', v)
-        elif f.type in ('float', float):
-            _need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), n, 'a finite number', v)
-        elif f.type in ('bool', bool): _need(isinstance(v, bool), n, 'True or False', v)
-        elif f.type in ('str', str): _need(isinstance(v, str) and v != '', n, 'a name', v)
-        elif n == 'hparams': _need(isinstance(v, dict) and all(isinstance(k, str) for k in v), n, 'a dict of names', v)
-        if n in _AT_LEAST: _need(v >= _AT_LEAST[n], n, f'at least {_AT_LEAST[n]}', v)
-        if n in _CHOICES: _need(v in _CHOICES[n], n, 'one of ' + ', '.join(map(repr, _CHOICES[n])), v)
-    _need(cfg.image_size % 8 == 0, 'image_size', 'a multiple of 8 (the generator halves it three times)', cfg.image_size)
-    _need(cfg.lr > 0, 'lr', 'positive', cfg.lr); _need(cfg.init_std > 0, 'init_std', 'positive', cfg.init_std)
-    for b in ('beta1', 'beta2'): _need(0 <= getattr(cfg, b) < 1, b, 'in [0, 1)', getattr(cfg, b))
-    check_attributes(cfg.attribute, CELEBA_ATTRIBUTES)
-
-# %% ../nbs/04_train.ipynb 8
-@dataclass
-class TrainConfig:
-    "Every knob of a run; defaults are SaGAN's paper's (Sec. 3-4) where it gives one (`method_config` for the others)."
-    attribute: str = 'Eyeglasses'    # the CelebA attribute this model edits
-    method: str = 'sagan'            # a registered `Method`: 'sagan' here; 'stargan', 'cyclegan', 'resgan' in baselines
-    image_size: int = 128
-    conv_dim: int = 32               # width of the AMN/SAN's first layer (paper: 32)
-    n_res: int = 4                   # residual blocks in the AMN/SAN (paper: 4)
-    d_conv_dim: int = 32             # width of the discriminator's first layer (paper: 32)
-    batch_size: int = 16
-    n_critic: int = 3                # discriminator updates per generator update
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_gp: float = 10.0
-    lambda_rec: float = 20.0         # λ1, dual reconstruction
-    lambda_id: float = 100.0         # λ2, identity reconstruction
-    init_std: float = 0.02
-    steps: int = 200_000             # generator updates (not in the paper; StarGAN's code runs 200,000 D = 40,000 G updates)
-    flip: bool = True                # random horizontal flips
-    seed: int = 0
-    device: str = 'auto'             # 'auto' → cuda when present, else cpu
-    amp: str = 'auto'                # 'bf16' autocast, 'off', or 'auto' (bf16 on cuda)
-    channels_last: str = 'auto'      # 'on', 'off', or 'auto' (on for cuda)
-    compile: bool = False            # torch.compile the networks
-    log_every: int = 10
-    sample_every: int = 1000
-    ckpt_every: int = 1000
-    hparams: dict = field(default_factory=dict)   # method-specific knobs over the method's defaults (`Method.hparams`)
-
-    def __post_init__(self): check_fields(self)
-
-ARCH_KEYS = ('method', 'attribute', 'image_size', 'conv_dim', 'n_res', 'd_conv_dim')
-
-class ConfigMismatchError(ValueError): "A checkpoint was trained with a different architecture or attribute."
-class ConfigError(ValueError): "A `TrainConfig` field or method hparam out of its type or range; the message names the field."
-class CheckpointError(ValueError): "A file that is not a readable sagan_nb checkpoint, or whose weights do not fit its config."
-class DeviceError(ValueError): "A device name that is not one, or a device that is not here ('cuda' without a GPU)."
-class NonFiniteLossError(FloatingPointError): "A loss became NaN or infinite: the run stops, the last checkpoint stays."
-
-# %% ../nbs/04_train.ipynb 10
-@dataclass(frozen=True)
-class Method:
-    "A training method the harness can run and apply by name: its networks, its two objectives and its log."
-    name: str
-    title: str                                   # for progress bars and plots
-    build_G: Callable[[TrainConfig], nn.Module]  # the generator side: `G(x, c) -> GenOutput(edited, mask | None, …)`
-    build_D: Callable[[TrainConfig], nn.Module]  # the discriminator side (all the networks the critic optimiser owns)
-    d_step: Callable[..., dict]                  # (G, D, x, c, alpha, cfg) -> {'loss': …, d_* terms}
-    g_step: Callable[..., dict]                  # (G, D, x, c, cfg) -> {'loss': …, g_* terms}; D is frozen
-    log_keys: tuple[str, ...]                    # the terms logged every step (names returned by the two steps)
-    show: tuple[str, ...] = ()                   # the terms on the progress bar
-    paper: dict = field(default_factory=dict)    # `TrainConfig` fields whose paper value differs from SaGAN's
-    hparams: dict = field(default_factory=dict)  # method-only knobs and their defaults (overridden by cfg.hparams)
-    arch_hparams: tuple[str, ...] = ()           # the hparams that change the networks (part of a checkpoint's identity)
-    hparam_ranges: dict = field(default_factory=dict)   # {knob: (lowest, highest or None)}; its type is its default's
-    warmup: Callable | None = None               # (trainer) -> None: run once before iteration 1 (e.g. SaGAN's AMN warm-up)
-    mask: bool = False                           # its generator outputs an attention mask (GenOutput.mask not None)
-    g_cost: float = 2.0                          # relative cost of one generator step (for scheduling runs; D steps cost 1)
-    toy: dict = field(default_factory=dict)      # `TrainConfig` overrides at the toy figure budgets (10_experiments: smoke, cpu)
-    plot_groups: tuple = ()                      # ((panel title, (log keys...)), ...) for `plot_history`
-
-    def hp(self, cfg: TrainConfig) -> dict:
-        "This method's knobs for `cfg`: the defaults, overridden by `cfg.hparams`; unknown names are refused."
-        bad = sorted(set(cfg.hparams) - set(self.hparams))
-        if bad: raise ConfigError(f"unknown hparams for method {self.name!r}: {', '.join(bad)}; "
-                                  f"known: {', '.join(self.hparams) or 'none'}")
-        for k, v in cfg.hparams.items():
-            d, (lo, hi) = self.hparams[k], self.hparam_ranges.get(k, (None, None))
-            kind = 'an integer' if isinstance(d, int) and not isinstance(d, bool) else 'a number' if isinstance(d, float) else None
-            want = f"{kind}{'' if lo is None else f' >= {lo}'}{'' if hi is None else f' <= {hi}'}"
-            if kind == 'an integer': ok = isinstance(v, int) and not isinstance(v, bool)
-            elif kind == 'a number': ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            else: ok = type(v) is type(d)
-            if ok and lo is not None: ok = v >= lo
-            if ok and hi is not None: ok = v <= hi
-            if not ok: raise ConfigError(f"hparam {k} of method {self.name!r} must be {want or type(d).__name__}, got {v!r}")
-        return {**self.hparams, **cfg.hparams}
-
-METHODS: dict[str, Method] = {}
-
-# %% ../nbs/04_train.ipynb 12
-def register_method(m: Method) -> Method:
-    "Make `m` available by name to `TrainConfig(method=…)`, the trainer, checkpoints and the editor."
-    METHODS[m.name] = m
-    return m
-
-def get_method(name: str) -> Method:
-    "The registered method `name`; an unknown name is refused, listing the registered ones."
-    if name not in METHODS:
-        hint = '' if 'stargan' in METHODS else " (import sagan_nb.baselines to register 'stargan', 'cyclegan', 'resgan')"
-        raise ConfigError(f"unknown method {name!r}; registered: {', '.join(METHODS)}{hint}")
-    return METHODS[name]
-
-def method_config(method: str = 'sagan', /, **over) -> TrainConfig:
-    "A `TrainConfig` with `method`'s paper defaults (`Method.paper`), then the fields in `over`."
-    return TrainConfig(**{**get_method(method).paper, 'method': method, **over})
-
-def _saved_arch(saved: dict, cfg: TrainConfig) -> dict:
-    "The architecture-defining values of a saved config (checkpoints from before `method` existed are SaGAN's)."
-    out = {k: saved.get(k, 'sagan' if k == 'method' else None) for k in ARCH_KEYS}
-    m = METHODS.get(out['method'])
-    for k in (m.arch_hparams if m else ()): out['hparams.' + k] = {**m.hparams, **saved.get('hparams', {})}.get(k)
-    return out
-
-def _arch(cfg: TrainConfig) -> dict:
-    out = {k: getattr(cfg, k) for k in ARCH_KEYS}
-    m = METHODS.get(cfg.method)
-    for k in (m.arch_hparams if m else ()): out['hparams.' + k] = m.hp(cfg)[k]
-    return out
-
-def check_config(saved: dict, cfg: TrainConfig, what: str = 'checkpoint') -> None:
-    "Refuse, by name, a saved config whose method, architecture or attribute differs from `cfg`."
-    a, b = _saved_arch(saved, cfg), _arch(cfg)
-    if a['method'] != b['method']:
-        raise ConfigMismatchError(f"{what} is a {a['method']!r} model, but the config asks for method {b['method']!r}")
-    diff = [f"{k}: {what} has {a.get(k)!r}, config has {v!r}" for k, v in b.items() if a.get(k) != v]
-    if diff: raise ConfigMismatchError(f"{what} does not match this config: " + '; '.join(diff))
-
-# %% ../nbs/04_train.ipynb 15
-CKPT_FORMAT = 'sagan_nb/1'
-
-def load_checkpoint(path) -> dict:
-    "Load a sagan_nb checkpoint safely (weights_only); clear errors for a missing or foreign file."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
-    try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable sagan_nb checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(ck, dict) or not str(ck.get('format', '')).startswith('sagan_nb/'):
-        raise CheckpointError(f"{path} is not a sagan_nb checkpoint (no 'format' field)")
-    missing = [k for k in ('config', 'G') if not isinstance(ck.get(k), dict)]
-    if missing: raise CheckpointError(f"{path} is not a complete sagan_nb checkpoint: no {' or '.join(map(repr, missing))}")
-    return ck
-
-def config_from(ck: dict) -> TrainConfig:
-    "The `TrainConfig` stored in a checkpoint (unknown keys from newer versions are ignored)."
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in ck['config'].items() if k in names})
-
-def build_generator(cfg: TrainConfig) -> nn.Module:
-    "The freshly initialised generator side of `cfg.method`."
-    return get_method(cfg.method).build_G(cfg)
-
-def load_generator(path, cfg: TrainConfig | None = None, device='cpu') -> tuple[nn.Module, TrainConfig]:
-    "The generator side of a checkpoint (full or exported) of any registered method, in eval mode, with its config."
-    ck = load_checkpoint(path)
-    saved = config_from(ck)
-    if cfg is not None: check_config(ck['config'], cfg, what=str(path))
-    G = build_generator(saved)
-    try: G.load_state_dict({k: v.float() for k, v in ck['G'].items()})
-    except (RuntimeError, AttributeError) as e:
-        first = str(e).strip().splitlines()[1:2] or [str(e)]
-        raise CheckpointError(f"{path}: its weights do not fit its own config ({first[0].strip()})") from None
-    return G.to(device).eval(), saved
-
-def export_generator(path, out, dtype=torch.float16) -> Path:
-    "Write the generator of checkpoint `path` alone, in `dtype` (half precision by default), for shipping."
-    ck = load_checkpoint(path)
-    return save_atomic({'format': CKPT_FORMAT + '-generator', 'config': ck['config'], 'step': ck['step'],
-                        'G': {k: v.to(dtype) for k, v in ck['G'].items()}}, out)
-
-# %% ../nbs/04_train.ipynb 17
+# %% ../nbs/04_train.ipynb 6
 def setup_distributed() -> tuple[int, int]:
     "Join the torchrun process group if launched by torchrun; returns (rank, world_size)."
     if 'WORLD_SIZE' in os.environ and int(os.environ['WORLD_SIZE']) > 1 and not dist.is_initialized():
@@ -224,7 +33,7 @@ def setup_distributed() -> tuple[int, int]:
     if dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
-# %% ../nbs/04_train.ipynb 19
+# %% ../nbs/04_train.ipynb 8
 _HEAP_KEPT = False
 
 def keep_freed_memory() -> bool:
@@ -240,7 +49,7 @@ def keep_freed_memory() -> bool:
     _HEAP_KEPT = bool(libc.mallopt(M_MMAP_MAX, 0)) & bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     return _HEAP_KEPT
 
-# %% ../nbs/04_train.ipynb 23
+# %% ../nbs/04_train.ipynb 12
 def _resolve_device(cfg: TrainConfig) -> torch.device:
     return resolve_device(cfg.device)
 
@@ -263,7 +72,7 @@ def resolve_device(device='auto') -> torch.device:
     elif d.type != 'cpu': raise DeviceError(f"device {str(device)!r} is not supported (use 'auto', 'cpu', 'cuda' or 'cuda:N')")
     return d
 
-# %% ../nbs/04_train.ipynb 25
+# %% ../nbs/04_train.ipynb 14
 LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',
             'mask_mean', 'mask_area')    # SaGAN's; every method names its own (`Method.log_keys`)
 
@@ -280,7 +89,7 @@ def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, c
     "SaGAN's generator objective 𝓛_G for flipping every face's attribute."
     return g_loss(G, D, x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id)[0]
 
-# %% ../nbs/04_train.ipynb 27
+# %% ../nbs/04_train.ipynb 16
 def sagan_amn_warmup(t) -> None:
     "Optional (hparam `amn_warmup`, 0 in the paper): train the AMN alone to reproduce its input for that many batches."
     n = t.method.hp(t.cfg)['amn_warmup']
@@ -327,7 +136,7 @@ def sagan_warmup(t) -> None:
     "SaGAN's optional warm-ups, both off in the paper: the critic's attribute head, then the AMN."
     sagan_d_cls_warmup(t); sagan_amn_warmup(t)
 
-# %% ../nbs/04_train.ipynb 29
+# %% ../nbs/04_train.ipynb 18
 SAGAN = register_method(Method(
     'sagan', 'SaGAN',
     build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res, bool(SAGAN.hp(cfg)['san_resize'])), cfg.init_std),
@@ -342,7 +151,7 @@ SAGAN = register_method(Method(
     plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')),
                  ('reconstruction', ('g_rec', 'g_id')), ('attention mask', ('mask_mean', 'mask_area')))))
 
-# %% ../nbs/04_train.ipynb 31
+# %% ../nbs/04_train.ipynb 20
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
     def __init__(self, cfg: TrainConfig, data: FaceTensors, out_dir=None, resume=None, progress: bool = True):
@@ -388,7 +197,7 @@ class Trainer:
         # D stays eager: the gradient penalty differentiates through D twice, which torch.compile cannot do
         if cfg.compile: self.G_run = torch.compile(self.G_run)
 
-# %% ../nbs/04_train.ipynb 33
+# %% ../nbs/04_train.ipynb 22
 @patch
 def _draw(self: Trainer, k: int) -> torch.Tensor:
     "Next `k` indices of the epoch-wise permutation (a new permutation at each epoch's end)."
@@ -414,7 +223,7 @@ def next_batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     x = torch.where(f, x.flip(-1), x).contiguous(memory_format=self.mem_fmt)
     return x, self.labels[idx.to(self.device)], alpha.to(self.device)
 
-# %% ../nbs/04_train.ipynb 35
+# %% ../nbs/04_train.ipynb 24
 @patch
 def _autocast(self: Trainer):
     return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -443,7 +252,7 @@ def train_step(self: Trainer) -> dict[str, torch.Tensor]:
     self._pending.append(row)
     return terms
 
-# %% ../nbs/04_train.ipynb 37
+# %% ../nbs/04_train.ipynb 26
 @patch
 def _flush(self: Trainer) -> dict[str, float]:
     "Move the pending per-step terms to the history (one device sync), refusing NaNs loudly."
@@ -475,7 +284,7 @@ def _check_mask(self: Trainer, rows: torch.Tensor, warmup: int = 100) -> None:
     if not self.events or not self.events[-1].split(': ', 1)[-1].startswith(msg.split(': ', 1)[1][:35]):
         self.events.append(msg); warnings.warn(msg)
 
-# %% ../nbs/04_train.ipynb 39
+# %% ../nbs/04_train.ipynb 28
 @patch
 def state(self: Trainer) -> dict:
     return {'format': CKPT_FORMAT, 'config': asdict(self.cfg), 'step': self.step, 'epoch': self.epoch,
@@ -511,7 +320,7 @@ def save(self: Trainer, path=None) -> Path | None:
     if self.out_dir: write_text_atomic(self.out_dir / 'log.json', json.dumps({'history': self.history, 'events': self.events}))
     return path
 
-# %% ../nbs/04_train.ipynb 41
+# %% ../nbs/04_train.ipynb 30
 @patch
 @torch.no_grad()
 def samples(self: Trainer, idx=None) -> torch.Tensor:
@@ -534,7 +343,7 @@ def save_samples(self: Trainer) -> Path | None:
     with atomic_path(p) as tmp: save_image(self.samples(), tmp, nrow=4, padding=1)
     return p
 
-# %% ../nbs/04_train.ipynb 43
+# %% ../nbs/04_train.ipynb 32
 @patch
 def fit(self: Trainer, steps: int | None = None) -> dict:
     "Train until `steps` iterations in all (default `cfg.steps`); checkpoint, sample and log on the way."
@@ -556,7 +365,7 @@ def fit(self: Trainer, steps: int | None = None) -> dict:
     self._flush()
     return self.history
 
-# %% ../nbs/04_train.ipynb 59
+# %% ../nbs/04_train.ipynb 48
 def plot_history(h, smooth: int = 10, method: str | None = None):
     """The curves of a run, a panel per group of its method's `plot_groups`: `h` is a Trainer, a history dict (of
     `method`, SaGAN by default) or a run folder (log.json; the method from its checkpoint)."""

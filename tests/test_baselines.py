@@ -6,8 +6,9 @@ import pytest, torch
 from sagan_nb.faces import to_float
 from sagan_nb.synth import synth_tensors
 import sagan_nb.baselines                                     # registers the three methods
-from sagan_nb.train import (ConfigMismatchError, Trainer, TrainConfig, export_generator, get_method, load_generator,
-                            method_config)
+from sagan_nb.config import (ConfigMismatchError, TrainConfig, export_generator, get_method, load_generator,
+                             method_config)
+from sagan_nb.train import Trainer
 from sagan_nb.edit import Editor
 
 BASELINES = ('stargan', 'cyclegan', 'resgan')

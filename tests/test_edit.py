@@ -7,7 +7,8 @@ from PIL import Image
 from sagan_nb.faces import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil, BadInputError
 from sagan_nb.models import GenOutput
 from sagan_nb.synth import synth_tensors
-from sagan_nb.train import ConfigMismatchError, TrainConfig, Trainer, export_generator, load_generator
+from sagan_nb.config import ConfigMismatchError, TrainConfig, export_generator, load_generator
+from sagan_nb.train import Trainer
 import sagan_nb.edit as edit_mod
 from sagan_nb.edit import Editor, EditResult, edit, edit_value, editor_widget, paste_back, to_model, resolve_precision
 from sagan_nb.faces import to_uint8

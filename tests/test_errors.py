@@ -11,7 +11,8 @@ from sagan_nb.cli import main
 from sagan_nb.faces import to_pil, BadInputError, OutputError, DataError
 from sagan_nb.edit import edit, Editor, EditResult
 from sagan_nb.synth import synth_tensors
-from sagan_nb.train import ConfigError, CheckpointError, DeviceError, ConfigMismatchError, load_checkpoint, save_atomic
+from sagan_nb.config import ConfigError, CheckpointError, DeviceError, ConfigMismatchError, load_checkpoint
+from sagan_nb.train import save_atomic
 
 TINY = ['--attribute', 'Smiling', '--image-size', '32', '--conv-dim', '8', '--n-res', '1', '--d-conv-dim', '8',
         '--batch-size', '8', '--device', 'cpu', '--n-synth', '16', '--quiet']

@@ -4,7 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 import pytest, torch
 from sagan_nb.faces import to_float, ATTRIBUTES
-from sagan_nb.train import method_config, load_checkpoint, ConfigMismatchError, ARCH_KEYS
+from sagan_nb.config import method_config, load_checkpoint, ConfigMismatchError, ARCH_KEYS
 from sagan_nb.experiments import (BUDGETS, FIGURES, Study, train_models, shifted_faces, with_judged_attributes,
                                   comparison_table, residual, figures_dir)
 

@@ -6,9 +6,9 @@ from torch import nn
 from sagan_nb.faces import AnnotationError, MissingDataError, UnknownAttributeError, to_float
 from sagan_nb.synth import synth_tensors, counterfactual
 from sagan_nb.celeba import LANDMARK_HEADER, LANDMARK_NAMES, read_landmarks
-from sagan_nb.metrics import (AttributeClassifier, CELEBA_MEAN_LANDMARKS, REGION_ATTRIBUTES, attribute_region,
-                              classifier_accuracy, edit_accuracy, edit_metrics, identity_similarity,
-                              landmarks_to_pixels, load_classifier, mask_iou, metrics_table, plot_metrics,
+from sagan_nb.celeba import CELEBA_MEAN_LANDMARKS, REGION_ATTRIBUTES, attribute_region, landmarks_to_pixels
+from sagan_nb.metrics import (AttributeClassifier, classifier_accuracy, edit_accuracy, edit_metrics,
+                              identity_similarity, load_classifier, mask_iou, metrics_table, plot_metrics,
                               predict_attributes, psnr, region_change, save_classifier, train_attribute_classifier)
 
 # ---- change outside the region --------------------------------------------------------------------------------------

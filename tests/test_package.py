@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ['faces', 'celeba', 'lfw', 'synth', 'models', 'losses', 'train', 'pretrained', 'edit', 'baselines', 'metrics', 'photos', 'verification',
+ORDER = ['faces', 'celeba', 'lfw', 'synth', 'models', 'losses', 'config', 'train', 'pretrained', 'edit', 'baselines', 'metrics', 'photos', 'verification',
          'experiments', 'cli']
 
 def _cfg():
@@ -42,7 +42,7 @@ def test_modules_import_in_one_direction():
 
 def test_every_method_is_registered_by_the_package_import():
     "A StarGAN checkpoint loads without the caller importing sagan_nb.baselines first (main: 'unknown method')."
-    code = "from sagan_nb.train import METHODS; print(' '.join(sorted(METHODS)))"
+    code = "from sagan_nb.config import METHODS; print(' '.join(sorted(METHODS)))"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.split() == ['cyclegan', 'resgan', 'sagan', 'stargan'], r.stdout + r.stderr
 

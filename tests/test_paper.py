@@ -8,7 +8,8 @@ from torch import nn
 from sagan_nb.faces import ATTRIBUTES
 from sagan_nb.models import Generator, Discriminator, GenOutput, init_weights
 from sagan_nb.losses import critic_score, gradient_penalty, d_loss, g_loss
-from sagan_nb.train import TrainConfig, method_config, SAGAN, get_method
+from sagan_nb.config import TrainConfig, method_config, get_method
+from sagan_nb.train import SAGAN
 import sagan_nb.baselines                                            # registers StarGAN, CycleGAN, ResGAN
 from sagan_nb.experiments import BUDGETS
 

@@ -3,7 +3,8 @@ import pytest, torch
 from sagan_nb.faces import to_float
 from sagan_nb.celeba import load_celeba
 from sagan_nb.experiments import get_budget
-from sagan_nb.metrics import attribute_region, train_attribute_classifier, edit_accuracy
+from sagan_nb.celeba import attribute_region
+from sagan_nb.metrics import train_attribute_classifier, edit_accuracy
 from sagan_nb.train import Trainer
 
 @pytest.mark.long

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest, torch
 from sagan_nb.synth import synth_tensors
 from sagan_nb.faces import to_float
-from sagan_nb.train import TrainConfig, Trainer
+from sagan_nb.config import TrainConfig
+from sagan_nb.train import Trainer
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8,
                    steps=3, device='cpu', log_every=1, ckpt_every=3, sample_every=1000, seed=3)
@@ -15,7 +16,8 @@ import sys, torch
 from dataclasses import replace
 from sagan_nb.synth import synth_tensors
 from sagan_nb.faces import to_float
-from sagan_nb.train import TrainConfig, Trainer
+from sagan_nb.config import TrainConfig
+from sagan_nb.train import Trainer
 import sagan_nb.baselines                          # registers the baselines
 torch.set_num_threads(1)
 cfg = TrainConfig(**eval(sys.argv[1]))

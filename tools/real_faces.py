@@ -30,9 +30,10 @@ def faces(split):
     return load_celeba(ROOT, split, size=SIZE, cache_dir=RUNS / 'cache', progress=False)
 
 def train(name, attr, total, over='{}'):
-    from sagan_nb.train import Trainer, TrainConfig, CKPT_FORMAT
+    from sagan_nb.config import TrainConfig, CKPT_FORMAT
+    from sagan_nb.train import Trainer
     from sagan_nb.faces import to_float, save_atomic
-    from sagan_nb.metrics import attribute_region
+    from sagan_nb.celeba import attribute_region
     over = json.loads(over)
     out = RUNS / name; out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(**{**dict(attribute=attr, image_size=SIZE, conv_dim=16, d_conv_dim=16, amp='off', device='cpu',
@@ -74,7 +75,7 @@ def judge_model():
     return load_classifier(jp), json.loads((RUNS / f'judge{SIZE}.json').read_text())
 
 def snapshot(f):
-    from sagan_nb.train import TrainConfig, build_generator
+    from sagan_nb.config import TrainConfig, build_generator
     ck = torch.load(f, weights_only=True)
     G = build_generator(TrainConfig(**ck['config']))
     G.load_state_dict({k: v.float() for k, v in ck['G'].items()})
@@ -132,7 +133,7 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
     people in one half of the test identities against real faces of the other half (`n_real` each)."""
     import numpy as np
     from sagan_nb.metrics import edit_metrics, DlibFaceEmbedder, identity_distance, realism_test
-    from sagan_nb.train import load_generator
+    from sagan_nb.config import load_generator
     from sagan_nb.faces import to_float
     clf, acc = judge_model()
     te = faces('test')
@@ -160,7 +161,7 @@ def ship(*names):
     checkpoint, NAME@STEP the snapshot kept at iteration STEP (chosen by the judged curve on the first 1,000 test faces)."""
     import platform, tempfile
     from sagan_nb.pretrained import ship_generator
-    from sagan_nb.train import CKPT_FORMAT
+    from sagan_nb.config import CKPT_FORMAT
     from sagan_nb.faces import save_atomic
     for spec in names:
         name, _, at = spec.partition('@')
