@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from tqdm.auto import trange
-from .faces import (ATTRIBUTES, CELEBA_CROP, IMAGE_SIZE, FaceTensors, UnknownAttributeError, center_crop_box,
-                            check_attributes, to_float, to_uint8, save_atomic)
+from .faces import FaceTensors, UnknownAttributeError, to_float, to_uint8, save_atomic
 from .celeba import attribute_region
 from .models import GenOutput
 from .train import resolve_device

@@ -5,19 +5,18 @@
 # %% ../nbs/04_train.ipynb 3
 from __future__ import annotations
 import json, math, os, time, warnings
-from dataclasses import dataclass, asdict, field, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, FaceTensors, to_float, to_uint8, check_attributes,
-                            save_atomic, write_text_atomic, atomic_path)
-from typing import Callable
+from .faces import ATTRIBUTES, FaceTensors, to_float, to_uint8, save_atomic, write_text_atomic, atomic_path
 from .models import Generator, Discriminator, GenOutput, init_weights, with_attribute
 from .losses import attribute_bce, d_loss, g_loss
-from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, DeviceError, get_method, load_checkpoint, Method, NonFiniteLossError, register_method, TrainConfig)
+from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, DeviceError, get_method,
+                             load_checkpoint, Method, NonFiniteLossError, register_method, TrainConfig)
 
 # %% auto 0
 __all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'resolve_device', 'sagan_d_step', 'sagan_g_step',

@@ -25,6 +25,10 @@ ROOT = Path(os.environ.get('DATA_ROOT', Path(__file__).resolve().parents[1].pare
 RUNS = Path(os.environ.get('RUNS', Path.home() / 'sagan_runs'))
 SIZE, CHUNK, KEEP, JUDGE_N = 64, 25, 100, 1000
 
+def jsonl(path) -> list[dict]:
+    "The rows of a .jsonl file (a run's curve.jsonl, judged.jsonl, rough.jsonl)."
+    return [json.loads(l) for l in open(path)]
+
 def faces(split):
     from sagan_nb.celeba import load_celeba
     return load_celeba(ROOT, split, size=SIZE, cache_dir=RUNS / 'cache', progress=False)
@@ -89,9 +93,9 @@ def judge(*names):
     te = te.subset(torch.arange(min(JUDGE_N, len(te))))              # the curves: the first 1,000 test faces
     for name in names:
         run = RUNS / name
-        curve = {json.loads(l)['step']: json.loads(l) for l in open(run / 'curve.jsonl')}
+        curve = {r['step']: r for r in jsonl(run / 'curve.jsonl')}
         out = run / 'judged.jsonl'
-        done = {json.loads(l)['step'] for l in open(out)} if out.exists() else set()
+        done = {r['step'] for r in jsonl(out)} if out.exists() else set()
         for f in sorted(run.glob('G_*.pt')):
             step = int(f.stem[2:])
             if step in done: continue
@@ -109,7 +113,7 @@ def rough(*names):
     te = faces('test'); x = to_float(te.images[:256])
     for name in names:
         run = RUNS / name; out = run / 'rough.jsonl'
-        done = {json.loads(l)['step'] for l in open(out)} if out.exists() else set()
+        done = {r['step'] for r in jsonl(out)} if out.exists() else set()
         for f in sorted(run.glob('G_*.pt')):
             step = int(f.stem[2:])
             if step in done: continue
@@ -121,7 +125,7 @@ def rough(*names):
             print(name, json.dumps(row), flush=True)
 
 def collect(out, *names):
-    read = lambda p: [json.loads(l) for l in open(p)] if p.exists() else []
+    read = lambda p: jsonl(p) if p.exists() else []
     data = {n: dict(curve=read(RUNS / n / 'curve.jsonl'), judged=read(RUNS / n / 'judged.jsonl'), rough=read(RUNS / n / 'rough.jsonl'),
                     config=torch.load(RUNS / n / 'checkpoint.pt', weights_only=True)['config']) for n in names}
     jj = RUNS / f'judge{SIZE}.json'
@@ -166,7 +170,7 @@ def ship(*names):
     for spec in names:
         name, _, at = spec.partition('@')
         run = RUNS / name
-        rows = [json.loads(l) for l in open(run / 'curve.jsonl')]
+        rows = jsonl(run / 'curve.jsonl')
         last = torch.load(run / 'checkpoint.pt', weights_only=True)
         src = run / f'G_{int(at):05d}.pt' if at else run / 'checkpoint.pt'
         ck = torch.load(src, weights_only=True)
@@ -189,7 +193,7 @@ def ship(*names):
 
 def best(name, max_minutes=None):
     "Print RUNS/NAME's snapshot with the best judged flip (of those within `max_minutes` of training, if given)."
-    rows = [json.loads(l) for l in open(RUNS / name / 'judged.jsonl')]
+    rows = jsonl(RUNS / name / 'judged.jsonl')
     ok = [r for r in rows if max_minutes is None or (r['minutes'] or 1e9) <= float(max_minutes)]
     r = max(ok, key=lambda r: r['acc'])
     print(RUNS / name / f"G_{r['step']:05d}.pt")
@@ -208,7 +212,7 @@ def record(*evaluations):
         for r in json.loads(Path(ev).read_text()):
             if r['method'] != 'sagan':                              # a snapshot RUNS/NAME/G_STEP.pt: its minutes
                 ck = Path(r['checkpoint']); step = int(ck.stem[2:])
-                curve = [json.loads(l) for l in open(ck.parent / 'curve.jsonl')]
+                curve = jsonl(ck.parent / 'curve.jsonl')
                 other[r['attribute']] = {**r, 'run': ck.parent.name, 'iterations': step,
                                          'minutes': next(c['minutes'] for c in curve if c['step'] == step)}
                 continue
