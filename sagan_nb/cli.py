@@ -5,19 +5,20 @@
 # %% ../nbs/11_cli.ipynb 3
 from __future__ import annotations
 import argparse, json, os, sys, time
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 import torch
 from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes,
                             check_output, write_text_atomic)
 from .synth import load_faces, save_demo_grid
-from .experiments import BUDGETS, FIGURES, get_budget, parse_checkpoints, run_figures
+from .budgets import BUDGETS, get_budget
+from .experiments import FIGURES, parse_checkpoints, run_figures
 from .config import (TrainConfig, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
                              NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
                              method_config)
-from .train import Trainer, resolve_device
+from .train import Trainer
+from .devices import resolve_device
 from .edit import Editor, checkpoint_file, edit_value, read_image
-import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
 
 # %% auto 0
 __all__ = ['DEMO_STEPS', 'USER_ERRORS', 'UsageError', 'build_parser', 'cmd_train', 'cmd_edit', 'cmd_export', 'cmd_figures',
@@ -90,7 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
                                 "editing with spatial attention. `sagan_nb COMMAND --help` for each command.")
     p.add_argument('--debug', action='store_true', help="show the traceback of an error (also: SAGAN_NB_DEBUG=1)")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
+    _train_parser(sub)
+    _edit_parser(sub)
+    _export_parser(sub)
+    _figures_parser(sub)
+    _demo_parser(sub)
+    return p
 
+# %% ../nbs/11_cli.ipynb 10
+def _train_parser(sub) -> None:
+    "The `train` subcommand."
     t = sub.add_parser('train', help="train a SaGAN (or a baseline: --method) for one attribute",
                        description="Train a SaGAN (or, with --method, StarGAN, CycleGAN or ResGAN) for one attribute; under torchrun each process takes its share "
                                    "of every batch. Writes OUT/checkpoint.pt, OUT/log.json and OUT/samples/.")
@@ -109,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
 
+def _edit_parser(sub) -> None:
+    "The `edit` subcommand."
     e = sub.add_parser('edit', help="edit a face photo with a trained or the shipped model",
                        description="Edit one attribute of a face photo. The central square of the photo (--crop, "
                                    "--shift-y) is edited at the model's size and pasted back: the output has the "
@@ -136,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(bf16 on a GPU or a CPU with bf16 units, else fp32; the blend and unmasked pixels stay exact) [default: auto]")
     e.set_defaults(func=cmd_edit)
 
+# %% ../nbs/11_cli.ipynb 12
+def _export_parser(sub) -> None:
+    "The `export` subcommand."
     x = sub.add_parser('export', help="write a checkpoint's generator alone, in half precision",
                        description="Write the generator of a training checkpoint alone (no discriminator or "
                                    "optimiser state), for shipping; `edit --checkpoint` reads it.")
@@ -144,13 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument('--dtype', choices=('float16', 'bfloat16', 'float32'), default='float16')
     x.set_defaults(func=cmd_export)
 
+def _figures_parser(sub) -> None:
+    "The `figures` subcommand."
     f = sub.add_parser('figures', help="regenerate the paper's figures and tables (papermill) into OUT",
                        description="Train what the figures need (in parallel; cached under OUT/work), then execute "
                                    "every paper_figures/ notebook with papermill: PNGs, tables and executed notebooks "
                                    "go to OUT. Figures: " + ', '.join(FIGURES))
     f.add_argument('--data-root', type=Path, help="folder holding celeba/ (and lfw/) [default: the synthetic faces]")
     f.add_argument('--budget', choices=tuple(BUDGETS), default='cpu',
-                   help="'smoke' (seconds), 'cpu' (~10 min on 2 cores), 'full' (the paper's 128 px, 200k updates) [default: %(default)s]")
+                   help="'smoke' (seconds), 'cpu' (~10 min on 2 cores), 'celeba-cpu' (real faces, with --data-root: the shipped "
+                   "SaGAN models beside StarGAN, trained unless given by --checkpoint stargan:ATTRIBUTE=PATH), 'full' "
+                   "(the paper's 128 px, 200k updates) [default: %(default)s]")
     f.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="output folder [default: %(default)s]")
     f.add_argument('--only', nargs='+', metavar='FIG', help="only these figures (prefixes: fig03, fig10, ...)")
     f.add_argument('--checkpoint', action='append', default=[], metavar='METHOD:ATTRIBUTE=PATH',
@@ -160,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument('--quiet', action='store_true', help="no progress bars")
     f.set_defaults(func=cmd_figures)
 
+def _demo_parser(sub) -> None:
+    "The `demo` subcommand."
     d = sub.add_parser('demo', help="the README's main job: the synthetic faces, then every paper figure on them",
                        description="Draw the synthetic dataset and save a grid of faces with their ground-truth "
                                    "attribute masks, then regenerate every paper figure on the synthetic faces "
@@ -172,9 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument('--figures', action=argparse.BooleanOptionalAction, default=True,
                    help="also regenerate the paper figures [default: yes]")
     d.set_defaults(func=cmd_demo)
-    return p
 
-# %% ../nbs/11_cli.ipynb 10
+# %% ../nbs/11_cli.ipynb 14
 def _rank() -> int: return int(os.environ.get('RANK', 0))
 def _say(*a) -> None:
     if _rank() == 0: print(*a, flush=True)
@@ -190,6 +210,7 @@ def _at_least_1(args, *names) -> None:
         v = getattr(args, n, None)
         if v is not None and v < 1: raise UsageError(f"--{n.replace('_', '-')} must be at least 1, got {v}")
 
+# %% ../nbs/11_cli.ipynb 16
 def cmd_train(args) -> int:
     _absolute(args, 'data_root', 'cache_dir', 'out'); _at_least_1(args, 'limit', 'n_synth')
     over = _config_overrides(args)
@@ -241,7 +262,7 @@ def cmd_train(args) -> int:
     if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0
 
-# %% ../nbs/11_cli.ipynb 12
+# %% ../nbs/11_cli.ipynb 18
 def _write_images(pairs: list) -> list[Path]:
     "Write every (PIL image, path) of `pairs`, all or none: each to a temporary file first, then all renamed into place."
     from sagan_nb.faces import OutputError
@@ -302,7 +323,7 @@ def cmd_edit(args) -> int:
     _say(f"{'+' if value else '-'}{attribute}: {args.input} -> {', '.join(map(str, written))}")
     return 0
 
-# %% ../nbs/11_cli.ipynb 14
+# %% ../nbs/11_cli.ipynb 20
 def cmd_export(args) -> int:
     out = export_generator(checkpoint_file(args.checkpoint), args.output, getattr(torch, args.dtype))
     _say(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
@@ -356,7 +377,7 @@ def cmd_demo(args) -> int:
         _say(f"{name}: wrote {', '.join(map(str, paths))} ({time.time() - t0:.1f} s)")
     return 0
 
-# %% ../nbs/11_cli.ipynb 16
+# %% ../nbs/11_cli.ipynb 22
 USER_ERRORS = (UsageError, DataError, ConfigError, ConfigMismatchError, CheckpointError, DeviceError, FileNotFoundError,
                IsADirectoryError, PermissionError, ValueError, KeyError)
 
@@ -379,6 +400,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"sagan_nb {args.command}: interrupted", file=sys.stderr); raise SystemExit(130)
 
-# %% ../nbs/11_cli.ipynb 17
+# %% ../nbs/11_cli.ipynb 23
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

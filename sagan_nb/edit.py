@@ -9,22 +9,20 @@ from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from PIL import Image, ImageOps
-from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, MissingDataError, CorruptImageError,
-                            UnknownAttributeError, BadInputError, center_crop_box, unknown_attribute, to_float,
-                            to_uint8, to_pil)
+from PIL import Image
+from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, UnknownAttributeError,
+                            BadInputError, center_crop_box, unknown_attribute, to_float, to_uint8)
+from .images import to_rgb, read_image, open_image, to_model, paste_back
 from .models import GenOutput
 from .config import TrainConfig, ConfigMismatchError, load_generator
-from .train import resolve_device
+from .devices import resolve_device, resolve_precision
 from .pretrained import pretrained_path, shipped
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['PRECISIONS', 'edit_value', 'edit_values', 'to_rgb', 'read_image', 'open_image', 'to_model', 'paste_back',
-           'EditResult', 'cpu_has_bf16', 'cuda_has_bf16', 'resolve_precision', 'fp32_output', 'checkpoint_file',
-           'LoadedModel', 'Prepared', 'Editor', 'edit', 'plot_edit', 'editor_widget']
+__all__ = ['edit_value', 'edit_values', 'EditResult', 'fp32_output', 'checkpoint_file', 'LoadedModel', 'Prepared', 'Editor',
+           'edit', 'plot_edit', 'editor_widget']
 
 # %% ../nbs/05_edit.ipynb 6
 def edit_value(value) -> int:
@@ -51,96 +49,13 @@ def edit_values(value, n: int) -> torch.Tensor:
     return v
 
 # %% ../nbs/05_edit.ipynb 12
-def to_rgb(im: Image.Image, what: str = 'image') -> tuple[Image.Image, Image.Image | None]:
-    "(8-bit RGB image, its alpha channel or None) from a PIL image of any mode; `BadInputError` for one it cannot read."
-    alpha = None
-    if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (im.mode == 'P' and 'transparency' in im.info):
-        im = im.convert('RGBA'); alpha = im.getchannel('A')
-    if im.mode == 'I' or im.mode.startswith('I;16'):
-        a = np.asarray(im).astype(np.int64)
-        if a.size and (a.min() < 0 or a.max() > 65535):
-            raise BadInputError(f"{what}: {im.mode} values in [{a.min()}, {a.max()}] are not 8- or 16-bit grey levels")
-        im = Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8), 'L')
-    elif im.mode == 'F': raise BadInputError(f"{what}: 32-bit float images are not read; save it as 8- or 16-bit")
-    try: return im.convert('RGB'), alpha
-    except (ValueError, OSError) as e: raise BadInputError(f"{what}: cannot convert mode {im.mode} to RGB ({e})") from None
-
-def read_image(path) -> tuple[Image.Image, Image.Image | None]:
-    "(RGB image, alpha or None) of the file `path`, EXIF-rotated. `MissingDataError` / `CorruptImageError` / `BadInputError` name the file."
-    path = Path(path)
-    if not path.is_file(): raise MissingDataError(f"image not found: {path}" + (' (it is a folder)' if path.is_dir() else ''))
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-    except Exception as e: raise CorruptImageError(f"cannot decode image {path}: {type(e).__name__}: {e}") from None
-    return to_rgb(im, str(path))
-
-def open_image(path) -> Image.Image:
-    "The image file `path` as an 8-bit RGB PIL image (see `read_image`; the alpha channel, if any, is dropped)."
-    return read_image(path)[0]
-
-# %% ../nbs/05_edit.ipynb 15
-def to_model(images: torch.Tensor, size: int, box: tuple[int, int, int, int]) -> torch.Tensor:
-    "The `box` (left, top, right, bottom) of float images [B,3,H,W], resized to [B,3,size,size]."
-    l, t, r, b = box
-    x = images[..., t:b, l:r]
-    if x.shape[-2:] == (size, size): return x
-    return F.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-
-def paste_back(images: torch.Tensor, small: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor | None,
-               box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Full-size (edited, mask, residual) from the model-size input `small`, its edit and its mask: the residual
-    `edited - small`, upsampled to the `box`, is added to the original pixels there; outside the box nothing changes."""
-    l, t, r, b = box
-    res = edited - small
-    if box == (0, 0, *images.shape[-2:][::-1]) and images.shape[-2:] == small.shape[-2:]:
-        return edited, mask, res                                             # the whole image went through the model
-    up = lambda v: v if v.shape[-2:] == (b - t, r - l) else \
-        F.interpolate(v, size=(b - t, r - l), mode='bilinear', align_corners=False)
-    out = images.clone()
-    out[..., t:b, l:r] = (images[..., t:b, l:r] + up(res)).clamp_(-1, 1)
-    if mask is None: return out, None, out - images                      # a method without an attention mask
-    m = images.new_zeros(images.shape[0], 1, *images.shape[-2:])
-    m[..., t:b, l:r] = up(mask)
-    return out, m, out - images
-
-# %% ../nbs/05_edit.ipynb 19
 class EditResult(NamedTuple):
     "One edit: the edited image, the attention mask and the residual, in the input's kind (see the table above)."
     edited: Any
     mask: Any
     residual: Any
 
-# %% ../nbs/05_edit.ipynb 21
-PRECISIONS = ('fp32', 'bf16', 'auto')
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 dot products natively (AVX512-BF16 or AMX tiles), where oneDNN's bf16
-    convolutions beat fp32 ones. Elsewhere bf16 is emulated (converted to fp32 and back) and slower than fp32."""
-    if not torch.backends.mkldnn.is_available(): return False
-    for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):     # private torch.cpu probes: guarded
-        probe = getattr(torch.cpu, name, None)
-        try:
-            if probe is not None and probe(): return True
-        except Exception: pass
-    return False
-
-def cuda_has_bf16(device) -> bool:
-    "Whether the CUDA `device` has bf16 tensor cores (compute capability 8.0, Ampere, or newer)."
-    return torch.cuda.is_available() and torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)
-
-def resolve_precision(precision: str, device) -> str:
-    """'fp32' or 'bf16' for `precision` ('fp32', 'bf16' or 'auto') on `device`: 'auto' is bf16 where the hardware
-    has bf16 units (a CUDA GPU of compute capability 8.0+, a CPU with AVX512-BF16 or AMX), else fp32."""
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise BadInputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
-    if precision != 'auto': return precision
-    device = torch.device(device)
-    if device.type == 'cuda': return 'bf16' if cuda_has_bf16(device) else 'fp32'
-    if device.type == 'cpu': return 'bf16' if cpu_has_bf16() else 'fp32'
-    return 'fp32'
-
+# %% ../nbs/05_edit.ipynb 14
 def _check_compile(compile) -> bool:
     if not isinstance(compile, (bool, np.bool_)): raise BadInputError(f"compile must be True or False, got {compile!r}")
     return bool(compile)
@@ -153,7 +68,7 @@ def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
     if o.mask is None or o.amn is None: return o
     return o._replace(edited=o.amn * o.mask + x * (1 - o.mask))
 
-# %% ../nbs/05_edit.ipynb 24
+# %% ../nbs/05_edit.ipynb 17
 def checkpoint_file(path) -> Path:
     "The checkpoint file `path`, or `path/checkpoint.pt` for a run folder; a clear error when there is none."
     path = Path(path).expanduser()
@@ -191,7 +106,7 @@ def _check_value(value) -> None:
         for v in (value.tolist() if hasattr(value, 'tolist') else value): edit_value(v)
     else: edit_value(value)
 
-# %% ../nbs/05_edit.ipynb 25
+# %% ../nbs/05_edit.ipynb 18
 class LoadedModel(NamedTuple):
     "One model of an `Editor`: the generator, its input size, its training config (None if given directly), where it came from."
     model: nn.Module
@@ -208,7 +123,7 @@ class Prepared(NamedTuple):
     u8: torch.Tensor | None = None
     alpha: Image.Image | None = None
 
-# %% ../nbs/05_edit.ipynb 27
+# %% ../nbs/05_edit.ipynb 20
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
@@ -217,9 +132,8 @@ class Editor:
         `crop`/`shift_y` frame images that are not already at a model's size (see `center_crop_box`).
         `precision`: 'fp32', 'bf16' (autocast; the mask blend in fp32) or 'auto' (bf16 on a CUDA GPU with bf16 tensor
         cores or a CPU with AVX512-BF16/AMX, else fp32; see `resolve_precision`). `compile=True` wraps each model in
-        `torch.compile` at its first use: the first edit (and the first at a new batch size) then takes seconds
-        (2.6-5.7 s for the paper-size generator on 2 CPU cores with a warm inductor cache, about a minute cold),
-        later ones are faster (benchmarks/README.md). `pretrained`: at an attribute's first use, load the model shipped
+        `torch.compile` at its first use: the first edit (and the first at a new batch size) then takes seconds,
+        later ones are faster (both measured in benchmarks/README.md). `pretrained`: at an attribute's first use, load the model shipped
         with the package (`04a_pretrained`) if none was given for it; None means: only when `checkpoints` is None."""
         self.device, self.batch_size, self.crop, self.shift_y = resolve_device(device), _positive(batch_size, 'batch_size'), crop, shift_y
         self.precision_asked = precision
@@ -232,35 +146,6 @@ class Editor:
         if isinstance(checkpoints, (str, Path)): checkpoints = [checkpoints]
         items = checkpoints.items() if isinstance(checkpoints, dict) else [(None, p) for p in checkpoints]
         for attribute, path in items: self.load(path, attribute)
-
-    def load(self, checkpoint, attribute: str | None = None) -> str:
-        "Load the generator of `checkpoint`; if `attribute` is given, the checkpoint must be trained for it. Returns the attribute."
-        if attribute is not None and attribute not in CELEBA_ATTRIBUTES:
-            raise unknown_attribute(attribute, CELEBA_ATTRIBUTES, 'valid names')
-        path = checkpoint_file(checkpoint)
-        G, cfg = load_generator(path, device=self.device)
-        if attribute is not None and cfg.attribute != attribute:
-            raise ConfigMismatchError(f"{path} is a model for {cfg.attribute!r}, not for {attribute!r}")
-        self.add(cfg.attribute, G, cfg.image_size, source=str(path), config=cfg)
-        return cfg.attribute
-
-    def add(self, attribute: str, model: nn.Module, image_size: int = IMAGE_SIZE, source: str = 'model',
-            config: TrainConfig | None = None) -> Editor:
-        "Use `model` (`model(x, c) -> GenOutput`, e.g. a `Generator`) for `attribute` at `image_size`; it moves to the device."
-        self.loaded[attribute] = LoadedModel(model.to(self.device).eval(), int(image_size), config, source)
-        self._compiled.pop(attribute, None)
-        return self
-
-    def using(self, precision: str | None = None, compile: bool | None = None) -> Editor:
-        "This editor with another `precision` and/or `compile` (None: unchanged), sharing its loaded models; itself if nothing changes."
-        p = self.precision if precision is None else resolve_precision(precision, self.device)
-        c = self.compile if compile is None else _check_compile(compile)
-        if (p, c) == (self.precision, self.compile): return self
-        new = copy.copy(self)
-        new.loaded = dict(self.loaded)
-        new.precision, new.compile, new._compiled = p, c, {}
-        new.precision_asked = self.precision_asked if precision is None else precision
-        return new
 
     @property
     def attributes(self) -> tuple[str, ...]: return tuple(self.loaded)
@@ -279,7 +164,40 @@ class Editor:
         "The attributes it can edit now: those loaded, then (with `pretrained`) those shipped with the package."
         return tuple(dict.fromkeys(self.attributes + (tuple(a for a in ATTRIBUTES if a in shipped()) if self.pretrained else ())))
 
-# %% ../nbs/05_edit.ipynb 29
+# %% ../nbs/05_edit.ipynb 22
+@patch
+def load(self: Editor, checkpoint, attribute: str | None = None) -> str:
+    "Load the generator of `checkpoint`; if `attribute` is given, the checkpoint must be trained for it. Returns the attribute."
+    if attribute is not None and attribute not in CELEBA_ATTRIBUTES:
+        raise unknown_attribute(attribute, CELEBA_ATTRIBUTES, 'valid names')
+    path = checkpoint_file(checkpoint)
+    G, cfg = load_generator(path, device=self.device)
+    if attribute is not None and cfg.attribute != attribute:
+        raise ConfigMismatchError(f"{path} is a model for {cfg.attribute!r}, not for {attribute!r}")
+    self.add(cfg.attribute, G, cfg.image_size, source=str(path), config=cfg)
+    return cfg.attribute
+
+@patch
+def add(self: Editor, attribute: str, model: nn.Module, image_size: int = IMAGE_SIZE, source: str = 'model',
+        config: TrainConfig | None = None) -> Editor:
+    "Use `model` (`model(x, c) -> GenOutput`, e.g. a `Generator`) for `attribute` at `image_size`; it moves to the device."
+    self.loaded[attribute] = LoadedModel(model.to(self.device).eval(), int(image_size), config, source)
+    self._compiled.pop(attribute, None)
+    return self
+
+@patch
+def using(self: Editor, precision: str | None = None, compile: bool | None = None) -> Editor:
+    "This editor with another `precision` and/or `compile` (None: unchanged), sharing its loaded models; itself if nothing changes."
+    p = self.precision if precision is None else resolve_precision(precision, self.device)
+    c = self.compile if compile is None else _check_compile(compile)
+    if (p, c) == (self.precision, self.compile): return self
+    new = copy.copy(self)
+    new.loaded = dict(self.loaded)
+    new.precision, new.compile, new._compiled = p, c, {}
+    new.precision_asked = self.precision_asked if precision is None else precision
+    return new
+
+# %% ../nbs/05_edit.ipynb 24
 @patch
 def model(self: Editor, attribute: str) -> nn.Module:
     "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
@@ -300,7 +218,7 @@ def __repr__(self: Editor):
     return (f"Editor(device={self.device}, precision={prec}, compile={self.compile}, batch_size={self.batch_size}, "
             f"crop={self.crop}, shift_y={self.shift_y}){rows}")
 
-# %% ../nbs/05_edit.ipynb 31
+# %% ../nbs/05_edit.ipynb 26
 @patch
 def _runner(self: Editor, attribute: str) -> nn.Module:
     "The model for `attribute`, wrapped in `torch.compile` at its first use when `compile` is on."
@@ -345,7 +263,7 @@ def edit(self: Editor, image, attribute: str, value=1):
 
 __call__ = edit
 
-# %% ../nbs/05_edit.ipynb 33
+# %% ../nbs/05_edit.ipynb 28
 @patch
 def _prepare(self: Editor, image, attribute: str) -> Prepared:
     size = self.loaded[attribute].size
@@ -398,7 +316,7 @@ def _finish(g: Prepared, out: tuple) -> EditResult:
     if g.alpha is not None: edited.putalpha(g.alpha)            # transparency comes back as it was
     return EditResult(edited, None if m8 is None else Image.fromarray(arrays[1], 'L'), Image.fromarray(arrays[2]))
 
-# %% ../nbs/05_edit.ipynb 35
+# %% ../nbs/05_edit.ipynb 30
 def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
          image_size: int = IMAGE_SIZE, device='auto', crop: int | None = None, shift_y: int = 0, batch_size: int = 16,
          precision: str | None = None, compile: bool | None = None):
@@ -421,7 +339,7 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
         if checkpoint is not None: ed.load(checkpoint, attribute)
     return ed.edit(image, attribute, value)
 
-# %% ../nbs/05_edit.ipynb 48
+# %% ../nbs/05_edit.ipynb 45
 def _show_items(images) -> tuple[list, list[str]]:
     "A list of editable items and their labels from paths, PIL images, tensors, a batch or a `FaceTensors`."
     if isinstance(images, FaceTensors):
@@ -465,7 +383,7 @@ def plot_edit(image, result: EditResult, title: str = '', axs=None):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/05_edit.ipynb 50
+# %% ../nbs/05_edit.ipynb 47
 def editor_widget(editor, images, attributes: Sequence[str] | None = None, precision: str | None = None,
                   compile: bool | None = None):
     """An ipywidgets editor: pick an image, an attribute and add/remove, see input | edit | mask | residual.

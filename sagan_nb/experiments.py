@@ -4,86 +4,35 @@
 
 # %% ../nbs/10_experiments.ipynb 3
 from __future__ import annotations
-import json, math, os, time, warnings
-from dataclasses import dataclass, field, replace, asdict
+import json, time, warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
 from .faces import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
-from .synth import load_faces, face_params, face_attrs, render_faces, synth_name, SPLIT_START
+from .synth import load_faces, face_attrs, synth_name
+from .render import face_params, render_faces
 from .models import GenOutput
-from .config import (TrainConfig, method_config, load_checkpoint, load_generator, check_config, config_from,
-                             METHODS)
-from .train import Trainer, resolve_device
-import sagan_nb.baselines                                   # registers 'stargan', 'cyclegan', 'resgan'
+from .config import TrainConfig, load_checkpoint, load_generator, check_config, METHODS
+from .train import Trainer
+from .devices import resolve_device
+from .budgets import METHOD_TITLES, Budget, get_budget
+from .pretrained import pretrained_path, shipped
 from .edit import Editor
-from .metrics import (AttributeClassifier, DlibFaceEmbedder, MissingExtraError, train_attribute_classifier,
-                              save_classifier, load_classifier, classifier_accuracy, edit_metrics, metrics_table)
+from .identity import DlibFaceEmbedder, MissingExtraError
+from .metrics import (AttributeClassifier, train_attribute_classifier,
+                              save_classifier, load_classifier, edit_metrics, metrics_table)
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'BUDGETS', 'SHIFT_START', 'FIGURES', 'VERIFY_TEST_START',
-           'VERIFY_PAIRS_START', 'Budget', 'get_budget', 'train_models', 'shifted_params', 'shifted_faces',
-           'parse_checkpoints', 'Study', 'residual', 'show_rows', 'flip_targets', 'attention_rows', 'comparison_rows',
-           'save_figure', 'comparison_table', 'save_table', 'figures_dir', 'training_notes', 'run_figures',
-           'with_judged_attributes', 'verification_data', 'save_verification']
+__all__ = ['TIME_FILE', 'SHIFT_START', 'FIGURES', 'VERIFY_TEST_START', 'VERIFY_PAIRS_START', 'train_time', 'train_models',
+           'shifted_params', 'shifted_faces', 'parse_checkpoints', 'Study', 'residual', 'show_rows', 'flip_targets',
+           'attention_rows', 'comparison_rows', 'save_figure', 'comparison_table', 'save_table', 'figures_dir',
+           'training_notes', 'run_figures', 'with_judged_attributes', 'verification_data', 'save_verification']
 
-# %% ../nbs/10_experiments.ipynb 4
-METHOD_ORDER = ('cyclegan', 'stargan', 'resgan', 'sagan')            # the column order of the paper's comparisons
-METHOD_TITLES = {m: METHODS[m].title for m in METHOD_ORDER}      # each `Method` names itself
-FIGURE_OF = {'Eyeglasses': 4, 'Mouth_Slightly_Open': 5, 'No_Beard': 6, 'Smiling': 7}   # paper Fig. 4-7
-
-@dataclass(frozen=True)
-class Budget:
-    "How much a figure run spends: face size, how many faces, training updates per method, the verification model."
-    name: str
-    image_size: int = 32
-    n_train: int | None = 2000          # training faces (None: all of the split)
-    n_test: int = 200                   # test faces for the tables
-    n_show: int = 6                     # faces per figure
-    steps: dict = field(default_factory=dict)   # generator updates per method
-    model: dict = field(default_factory=dict)   # TrainConfig overrides for every method ({}: each paper's own)
-    per_method: dict = field(default_factory=dict)  # {method: TrainConfig overrides} on top of `model`
-    clf_epochs: int = 10                # the attribute judge
-    people: tuple = (300, 6)            # verification training people × photos each (synthetic)
-    test_people: tuple = (100, 4)       # verification test people × photos each (synthetic)
-    face_epochs: int = 6                # verification model epochs (the augmented model takes as many steps)
-    workers: int = 2                    # parallel training processes (each single-threaded on CPU)
-
-    def config(self, method: str, attribute: str, **over) -> TrainConfig:
-        "The `TrainConfig` of (method, attribute) under this budget."
-        if method not in METHODS: raise KeyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-        return method_config(method, attribute=attribute, image_size=self.image_size, steps=self.steps[method],
-                             **{**self.model, **self.per_method.get(method, {}), **over})
-
-_TINY = dict(conv_dim=8, n_res=1, d_conv_dim=16, batch_size=16, lr=2e-3, log_every=25, sample_every=10**9, ckpt_every=100)
-_CRITIC = {m: METHODS[m].toy for m in METHOD_ORDER}              # each method's own overrides at the toy budgets
-BUDGETS = {
-    'smoke': Budget('smoke', n_train=64, n_test=16, n_show=3, steps=dict.fromkeys(METHOD_ORDER, 2),
-                    model={**_TINY, 'batch_size': 8, 'log_every': 1}, per_method=_CRITIC, clf_epochs=1, people=(12, 3), test_people=(6, 3),
-                    face_epochs=1),
-    'cpu': Budget('cpu', steps=dict(sagan=500, stargan=250, cyclegan=250, resgan=250), model=_TINY,
-                  per_method={**_CRITIC, 'sagan': dict(n_critic=3, hparams={'amn_warmup': 500})}),
-    # real CelebA on a 2-core CPU: 64 px, widths 16, the paper's losses, lr and critic steps, plus three knobs (see "Real faces")
-    'celeba-cpu': Budget('celeba-cpu', image_size=64, n_train=None, n_test=1000, n_show=6,
-                         steps=dict(sagan=1000, stargan=1000, cyclegan=1000, resgan=1000),
-                         model=dict(conv_dim=16, d_conv_dim=16, log_every=25, sample_every=10**9, ckpt_every=50),
-                         per_method={'sagan': dict(hparams={'d_cls_warmup': 300, 'amn_warmup': 300, 'd_cls_weight': 10.0})},
-                         clf_epochs=15, workers=2),
-    'full': Budget('full', image_size=128, n_train=None, n_test=2000, n_show=8, steps=dict.fromkeys(METHOD_ORDER, 200_000),
-                   model=dict(log_every=100, sample_every=5000, ckpt_every=5000), clf_epochs=20, people=(2000, 10),
-                   test_people=(500, 5), face_epochs=30, workers=1),
-}
-
-def get_budget(budget: str | Budget) -> Budget:
-    "A `Budget` by name ('smoke', 'cpu', 'celeba-cpu', 'full') or as given."
-    if isinstance(budget, Budget): return budget
-    if budget not in BUDGETS: raise KeyError(f"unknown budget {budget!r}; known: {', '.join(BUDGETS)}")
-    return BUDGETS[budget]
-
-# %% ../nbs/10_experiments.ipynb 7
+# %% ../nbs/10_experiments.ipynb 6
 def _ckpt_steps(path: Path, cfg: TrainConfig) -> int | None:
     "Steps done by the checkpoint at `path` if it exists and was trained with `cfg`'s architecture, else None."
     if not path.exists(): return None
@@ -96,15 +45,26 @@ def _cost(cfg: TrainConfig) -> float:
     return cfg.steps * (cfg.n_critic + METHODS[cfg.method].g_cost)
 
 def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1) -> tuple[str, float]:
-    "Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds); its events go to its log.json."
+    """Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds); its events go to its
+    log.json, and its wall seconds in all (over every resume) to its `TIME_FILE`."""
     if threads: torch.set_num_threads(threads)
     t0, run_dir = time.time(), Path(run_dir)
     ck = run_dir / 'checkpoint.pt'
+    before = train_time(run_dir)['seconds'] if ck.exists() else 0.0
     t = Trainer(cfg, FaceTensors.load(data_path), out_dir=run_dir, resume=ck if ck.exists() else None, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                     # the mask alarm is kept in t.events
         t.fit()
-    return str(run_dir), time.time() - t0
+    s = time.time() - t0
+    write_text_atomic(run_dir / TIME_FILE, json.dumps({'steps': t.step, 'seconds': before + s}))
+    return str(run_dir), s
+
+TIME_FILE = 'train_time.json'
+
+def train_time(run_dir) -> dict:
+    "{'steps', 'seconds'} that the run in `run_dir` took (wall seconds of its training jobs; 0 where none was recorded)."
+    p = Path(run_dir) / TIME_FILE
+    return json.loads(p.read_text()) if p.exists() else {'steps': None, 'seconds': 0.0}
 
 def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, progress: bool = True) -> dict:
     "Train every `{name: TrainConfig}` of `jobs` not yet done under `work_dir/runs/<name>`; returns {name: seconds}."
@@ -133,7 +93,7 @@ def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, prog
     bar.close()
     return done
 
-# %% ../nbs/10_experiments.ipynb 9
+# %% ../nbs/10_experiments.ipynb 8
 def shifted_params(p):
     "The photo of face `p` taken differently (smaller and lower in the frame, more tilt, harder side light)."
     return replace(p, scale=p.scale * 0.82, cy=p.cy + 0.07, roll=p.roll * 1.6, light_strength=min(0.45, p.light_strength + 0.15))
@@ -162,16 +122,19 @@ def parse_checkpoints(checkpoints: dict | None) -> dict[tuple[str, str], Path]:
         out[(m, a)] = Path(v)
     return out
 
-# %% ../nbs/10_experiments.ipynb 10
+# %% ../nbs/10_experiments.ipynb 9
 class Study:
     "One figure run: its data, its models (trained once, cached under `work_dir`), its judge."
     def __init__(self, data_root=None, budget: str | Budget = 'cpu', work_dir='paper_figures/out/work',
                  checkpoints: dict | None = None, device: str = 'auto', progress: bool = True, precision: str = 'fp32'):
-        """`checkpoints`: {'method:attribute': path} to use instead of training; `precision`: the editors' (fp32 by
+        """`checkpoints`: {'method:attribute': path} to use instead of training (the budget's `shipped` methods use the
+        package's models where none is given); `precision`: the editors' (fp32 by
         default, so that the figures' numbers do not depend on whether this CPU has bf16 units; see `Editor`)."""
         self.budget, self.data_root = get_budget(budget), (None if data_root in (None, '', 'synthetic') else Path(data_root))
         self.work_dir = Path(work_dir) / self.budget.name
         self.checkpoints = parse_checkpoints(checkpoints)
+        for a, rec in shipped().items():               # the package's models of the budget's `shipped` methods
+            if rec['method'] in self.budget.shipped: self.checkpoints.setdefault((rec['method'], a), pretrained_path(a))
         self.device = str(resolve_device(device))                 # checked here: a bad name fails before any work
         self.progress, self.precision, self._faces, self._judge = progress, precision, {}, None
         self.editors: dict[str, Editor] = {}                # one per method, holding its generator per attribute
@@ -195,10 +158,11 @@ class Study:
 
     def run_dir(self, method: str, attribute: str) -> Path: return self.work_dir / 'runs' / f'{method}-{attribute}'
 
-# %% ../nbs/10_experiments.ipynb 12
+# %% ../nbs/10_experiments.ipynb 11
 @patch
-def train(self: Study, methods: Sequence[str] = METHOD_ORDER, attributes: Sequence[str] = ATTRIBUTES) -> dict:
-    "Train (in parallel) every (method, attribute) that has neither a given checkpoint nor a finished run."
+def train(self: Study, methods: Sequence[str] | None = None, attributes: Sequence[str] = ATTRIBUTES) -> dict:
+    "Train (in parallel) every (method, attribute) of `methods` (the budget's) that has neither a given checkpoint nor a finished run."
+    methods = self.budget.methods if methods is None else methods
     jobs = {f'{m}-{a}': self.config(m, a) for m in methods for a in attributes if (m, a) not in self.checkpoints}
     return train_models(jobs, self.faces('train'), self.work_dir, self.budget.workers, self.progress)
 
@@ -226,10 +190,23 @@ def outputs(self: Study, method: str, attribute: str, x: torch.Tensor, c) -> Gen
     return self.editors[method].run(x, attribute, c)
 
 @patch
+def trained(self: Study, method: str, attribute: str) -> str:
+    "What the model of (method, attribute) got, as the figures say it: its updates and training minutes, or its source."
+    self.generator(method, attribute)
+    src = self.editors[method].loaded[attribute].source
+    given = self.checkpoints.get((method, attribute))
+    if given is None:
+        t = train_time(self.run_dir(method, attribute))
+        return f"{t['steps']} updates, {t['seconds'] / 60:.1f} min"
+    what = 'shipped' if attribute in shipped() and given == pretrained_path(attribute) else 'given'
+    return f"{what}, {int(load_checkpoint(src)['step'])} updates"
+
+@patch
 def editor(self: Study, method: str, attribute: str) -> Callable:
     "`edit(x, c) -> edited` for the augmentation."
     return lambda x, c: self.outputs(method, attribute, x, c).edited
 
+# %% ../nbs/10_experiments.ipynb 13
 @patch
 def judge(self: Study) -> AttributeClassifier:
     "The attribute classifier, trained once on the training faces (never on edits) and cached."
@@ -261,7 +238,7 @@ def lfw_faces(self: Study, n: int | None = None) -> FaceTensors:
                          progress=self.progress)
     return lfw.faces.subset(torch.arange(min(n, len(lfw.faces))))
 
-# %% ../nbs/10_experiments.ipynb 16
+# %% ../nbs/10_experiments.ipynb 17
 def residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "|y − x| summed over colour channels, in [0, 1] (6 = the largest possible change on [-1, 1] images): [N,1,H,W]."
     return ((y - x).abs().sum(1, keepdim=True) / 6).clamp(0, 1)
@@ -300,14 +277,15 @@ def attention_rows(study: Study, attribute: str, faces: FaceTensors) -> list:
     x = to_float(faces.images); o = study.outputs('sagan', attribute, x, flip_targets(faces, attribute))
     return [('input', x), ('SaGAN edit', o.edited), ('attention mask', o.mask), ('residual', residual(x, o.edited))]
 
-def comparison_rows(study: Study, attribute: str, faces: FaceTensors, methods: Sequence[str] = METHOD_ORDER,
+def comparison_rows(study: Study, attribute: str, faces: FaceTensors, methods: Sequence[str] | None = None,
                     residuals: bool = False) -> list:
-    "Fig. 4-7 / 9 rows: the input, then each method's edit (and its residual) of the same faces."
+    "Fig. 4-7 / 9 rows: the input, then each method's (default: the budget's) edit (and its residual) of the same faces."
     x, c = to_float(faces.images), flip_targets(faces, attribute)
+    methods = study.budget.methods if methods is None else methods
     rows = [('input', x)]
     for m in methods:
         y = study.outputs(m, attribute, x, c).edited
-        rows.append((METHOD_TITLES[m], y))
+        rows.append((f'{METHOD_TITLES[m]}\n{study.trained(m, attribute)}', y))   # what each method got, said in the figure
         if residuals: rows.append((f'{METHOD_TITLES[m]} residual', residual(x, y)))
     return rows
 
@@ -316,12 +294,13 @@ def save_figure(fig, out_dir, name: str) -> Path:
     with atomic_path(Path(out_dir) / f'{name}.png') as tmp: fig.savefig(tmp, dpi=150, bbox_inches='tight')
     return Path(out_dir) / f'{name}.png'
 
-# %% ../nbs/10_experiments.ipynb 20
-def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] = METHOD_ORDER,
+# %% ../nbs/10_experiments.ipynb 21
+def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] | None = None,
                      attributes: Sequence[str] = ATTRIBUTES, embed: Callable | None = None,
                      identity: Callable | None = None) -> list[dict]:
-    "One row per (method, attribute) of `edit_metrics` on `faces`, judged by the study's classifier (and `identity`'s judge)."
+    "One row per (method (default: the budget's), attribute) of `edit_metrics` on `faces`, judged by the study's classifier (and `identity`'s judge)."
     judge, rows = study.judge(), []
+    methods = study.budget.methods if methods is None else methods
     for a in attributes:
         regions = None                                       # edit_metrics: the true masks, else the landmark box
         for m in methods:
@@ -338,7 +317,7 @@ def save_table(rows: list[dict], out_dir, name: str, title: str = '', columns: S
     write_text_atomic(out / f'{name}.md', (f'# {title}\n\n' if title else '') + metrics_table(rows, columns) + '\n')
     return out / f'{name}.md'
 
-# %% ../nbs/10_experiments.ipynb 22
+# %% ../nbs/10_experiments.ipynb 23
 FIGURES = ('fig01_whole_vs_local', 'fig03_attention', 'fig04_07_comparison', 'fig08_augmentation', 'fig09_lfw',
            'fig10_11_verification')
 
@@ -394,7 +373,7 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
     write_text_atomic(out_dir / 'README.md', '\n'.join(lines) + '\n')
     return done
 
-# %% ../nbs/10_experiments.ipynb 25
+# %% ../nbs/10_experiments.ipynb 26
 def with_judged_attributes(study: Study, faces: FaceTensors) -> FaceTensors:
     "`faces` with the judge's attribute labels where they have none (LFW): 1 where the judge sees the attribute."
     if set(ATTRIBUTES) <= set(faces.attr_names): return faces

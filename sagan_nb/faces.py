@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 __all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'CELEBA_CROP', 'IMAGE_SIZE', 'DataError', 'MissingDataError', 'AnnotationError',
            'CorruptImageError', 'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError', 'OutputError',
            'check_output', 'atomic_path', 'write_text_atomic', 'save_atomic', 'unknown_attribute', 'check_attributes',
-           'to_float', 'to_uint8', 'FaceTensors', 'default_data_root', 'center_crop_box', 'load_image', 'decode_images',
-           'to_pil', 'attr_titles', 'show_faces']
+           'to_float', 'to_uint8', 'check_images', 'FaceTensors', 'default_data_root', 'center_crop_box', 'load_image',
+           'decode_images', 'to_pil', 'attr_titles', 'show_faces']
 
 # %% ../nbs/00_faces.ipynb 5
 class DataError(Exception):
@@ -130,6 +130,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     "float images in [-1, 1] -> uint8 in [0, 255] (rounded, clamped): the inverse of `to_float`."
     return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+def check_images(x: torch.Tensor, what: str = 'images') -> torch.Tensor:
+    "`x` if it is a batch of RGB images [N,3,H,W] (a tensor), else a `ValueError` naming `what`."
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{what} must be a tensor [N,3,H,W], got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+    return x
 
 # %% ../nbs/00_faces.ipynb 17
 @dataclass

@@ -10,20 +10,18 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from tqdm.auto import trange
-from .faces import FaceTensors, UnknownAttributeError, to_float, to_uint8, save_atomic
+from .faces import FaceTensors, UnknownAttributeError, check_images, to_float, save_atomic
+from .identity import identity_similarity, identity_distance
 from .celeba import attribute_region
 from .models import GenOutput
-from .train import resolve_device
+from .devices import resolve_device
 
 # %% auto 0
-__all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce', 'train_attribute_classifier',
-           'predict_attributes', 'classifier_accuracy', 'edit_accuracy', 'save_classifier', 'load_classifier',
-           'plot_metrics', 'psnr', 'region_change', 'mask_iou', 'mask_roughness', 'identity_similarity',
-           'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder', 'identity_distance', 'edit_metrics',
-           'realism_test', 'metrics_table']
+__all__ = ['DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce', 'train_attribute_classifier', 'predict_attributes',
+           'classifier_accuracy', 'edit_accuracy', 'save_classifier', 'load_classifier', 'plot_metrics', 'psnr',
+           'region_change', 'mask_iou', 'mask_roughness', 'edit_metrics', 'realism_test', 'metrics_table']
 
 # %% ../nbs/08_metrics.ipynb 6
 class _AvgMaxPool(nn.Module):
@@ -108,15 +106,10 @@ def _attr_col(clf, attribute: str) -> int:
         raise UnknownAttributeError(f"the classifier has no attribute {attribute!r}; it predicts {', '.join(names) or 'nothing (no attr_names)'}")
     return names.index(attribute)
 
-def _check_images(x: torch.Tensor, what: str = 'images') -> torch.Tensor:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{what} must be a tensor [N,3,H,W], got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
-    return x
-
 @torch.no_grad()
 def predict_attributes(clf: nn.Module, images: torch.Tensor, bs: int = 256) -> torch.Tensor:
     "Probabilities [N, A] (on the CPU) of `clf`'s attributes for images [N,3,H,W]: float in [-1, 1], or uint8."
-    _check_images(images)
+    check_images(images)
     dev, was = _device_of(clf), getattr(clf, 'training', False)
     if isinstance(clf, nn.Module): clf.eval()
     try:
@@ -139,7 +132,7 @@ def classifier_accuracy(clf: nn.Module, faces: FaceTensors, bs: int = 256) -> di
 def edit_accuracy(clf: nn.Module, edited: torch.Tensor, attribute: str, target, bs: int = 256) -> float:
     "Fraction of `edited` images that `clf` labels with the `target` value (0/1, or one per image) of `attribute`."
     k = _attr_col(clf, attribute)
-    _check_images(edited, 'edited')
+    check_images(edited, 'edited')
     t = torch.as_tensor(target, dtype=torch.float32).flatten()
     if t.numel() == 1: t = t.expand(len(edited))
     if len(t) != len(edited): raise ValueError(f"{len(t)} targets for {len(edited)} edited images")
@@ -203,7 +196,7 @@ def _as_region(region, x: torch.Tensor, what: str = 'region') -> torch.Tensor:
     return r
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
-    _check_images(x, 'x'); _check_images(y, 'y')
+    check_images(x, 'x'); check_images(y, 'y')
     if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
 
 def _masked_sums(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, chunk: int = 256) -> dict[str, float]:
@@ -264,65 +257,6 @@ def mask_roughness(mask: torch.Tensor, eps: float = 1e-8) -> float:
 
 # %% ../nbs/08_metrics.ipynb 30
 @torch.no_grad()
-def identity_similarity(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                        bs: int = 128) -> torch.Tensor:
-    "Cosine similarity [N] (CPU) of `embed(x)` and `embed(y)`, pair by pair; `embed` maps images [B,…] → embeddings [B,D]."
-    if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
-    out = []
-    for i in range(0, len(x), bs):
-        ex, ey = embed(x[i:i + bs]), embed(y[i:i + bs])
-        if len(ex) != len(x[i:i + bs]): raise ValueError(f"embed returned {len(ex)} embeddings for {len(x[i:i + bs])} images")
-        out.append(F.cosine_similarity(ex.flatten(1).float(), ey.flatten(1).float(), dim=1).cpu())
-    return torch.cat(out) if out else torch.zeros(0)
-
-# %% ../nbs/08_metrics.ipynb 33
-class MissingExtraError(ImportError):
-    "An optional dependency is not installed; the message names the extra that brings it (`pip install sagan_nb[...]`)."
-
-FACE_MODELS = ('shape_predictor_5_face_landmarks.dat', 'dlib_face_recognition_resnet_model_v1.dat')
-CELEBA_FACE_BOX = (0.225, 0.353, 0.762, 0.889)     # (x0, y0, x1, y1) / side: dlib's detections on aligned CelebA crops
-
-def face_models_dir() -> Path:
-    "The folder of dlib's model files shipped by `face-recognition-models` (found without importing the package)."
-    import importlib.util
-    spec = importlib.util.find_spec('face_recognition_models')
-    d = Path(list(spec.submodule_search_locations)[0]) / 'models' if spec and spec.submodule_search_locations else None
-    if d is None or not all((d / f).is_file() for f in FACE_MODELS):
-        raise MissingExtraError("dlib's face models are not installed: pip install 'sagan_nb[faces]' "
-                                "(dlib-bin and face-recognition-models)")
-    return d
-
-class DlibFaceEmbedder:
-    "dlib's 128-d face descriptor of aligned faces [B,3,H,W] in [-1, 1] (CPU); two faces are one person below `threshold`."
-    threshold = 0.6
-    def __init__(self, box: tuple[float, float, float, float] = CELEBA_FACE_BOX, size: int = 192):
-        try: import dlib
-        except ImportError: raise MissingExtraError("dlib is not installed: pip install 'sagan_nb[faces]'") from None
-        d = face_models_dir()
-        self.dlib, self.box, self.size = dlib, box, size
-        self.landmarks = dlib.shape_predictor(str(d / FACE_MODELS[0]))
-        self.net = dlib.face_recognition_model_v1(str(d / FACE_MODELS[1]))
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = _check_images(torch.as_tensor(images), 'images')
-        s = self.size
-        rect = self.dlib.rectangle(*(int(round(v * s)) for v in self.box))
-        out = []
-        for im in to_uint8(x.detach().float().cpu().clamp(-1, 1)):
-            a = np.asarray(Image.fromarray(im.permute(1, 2, 0).numpy()).resize((s, s), Image.BICUBIC))
-            out.append(np.asarray(self.net.compute_face_descriptor(a, self.landmarks(a, rect), 0)))
-        return torch.from_numpy(np.stack(out)).float() if out else torch.zeros(0, 128)
-
-@torch.no_grad()
-def identity_distance(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                      bs: int = 64) -> torch.Tensor:
-    "Euclidean distance [N] between `embed(x)` and `embed(y)`, pair by pair (dlib's descriptor: same person below 0.6)."
-    if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
-    out = [(embed(x[i:i + bs]).float() - embed(y[i:i + bs]).float()).norm(dim=1).cpu() for i in range(0, len(x), bs)]
-    return torch.cat(out) if out else torch.zeros(0)
-
-# %% ../nbs/08_metrics.ipynb 36
-@torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64,
                  identity: Callable | None = None, identity_n: int = 200) -> dict:
@@ -361,11 +295,11 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
         out.update(id_dist=d.mean().item(), same_person=(d < identity.threshold).float().mean().item(), n_id=k)
     return out
 
-# %% ../nbs/08_metrics.ipynb 40
+# %% ../nbs/08_metrics.ipynb 34
 def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                  width: int = 16, device=None) -> dict[str, float]:
     "Held-out accuracy of a small CNN trained to tell `edited` faces from `real` ones (others'): 0.5 = indistinguishable."
-    real, edited = _check_images(torch.as_tensor(real), 'real'), _check_images(torch.as_tensor(edited), 'edited')
+    real, edited = check_images(torch.as_tensor(real), 'real'), check_images(torch.as_tensor(edited), 'edited')
     if real.shape[1:] != edited.shape[1:]: raise ValueError(f"real {tuple(real.shape)} and edited {tuple(edited.shape)} differ in shape")
     if min(len(real), len(edited)) < 4: raise ValueError("need at least 4 real and 4 edited faces")
     dev, g = _resolve_device(device), torch.Generator().manual_seed(seed)
@@ -383,7 +317,7 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
     return dict(realism_acc=hit.mean().item(), realism_acc_real=hit[y_te < 0.5].mean().item(),
                 realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
 
-# %% ../nbs/08_metrics.ipynb 43
+# %% ../nbs/08_metrics.ipynb 37
 DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
 _FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim', 'id_dist', 'same_person')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 

@@ -5,7 +5,6 @@
 # %% ../nbs/05a_photos.ipynb 3
 from __future__ import annotations
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
 import numpy as np
@@ -14,8 +13,9 @@ import torch.nn.functional as F
 from PIL import Image
 from .faces import BadInputError, CELEBA_CROP, center_crop_box, to_float
 from .celeba import CELEBA_SIZE
-from .metrics import MissingExtraError, face_models_dir
-from .edit import Editor, edit_values, read_image, to_rgb
+from .identity import MissingExtraError, face_models_dir
+from .images import read_image, to_rgb
+from .edit import Editor
 
 # %% auto 0
 __all__ = ['CELEBA_DLIB5', 'similarity', 'apply', 'invert', 'celeba_to_model', 'Face', 'as_photo', 'find_faces', 'align',

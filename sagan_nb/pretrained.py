@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_pretrained.ipynb 3
 from __future__ import annotations
-import datetime, hashlib, json, platform
+import datetime, hashlib, json
 from importlib.resources import files
 from pathlib import Path
 import torch

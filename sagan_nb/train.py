@@ -4,23 +4,24 @@
 
 # %% ../nbs/04_train.ipynb 3
 from __future__ import annotations
-import json, math, os, time, warnings
-from dataclasses import asdict, replace
+import json, math, os, warnings
+from dataclasses import asdict
 from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .faces import ATTRIBUTES, FaceTensors, to_float, to_uint8, save_atomic, write_text_atomic, atomic_path
-from .models import Generator, Discriminator, GenOutput, init_weights, with_attribute
+from .faces import FaceTensors, to_float, save_atomic, write_text_atomic, atomic_path
+from .models import Generator, Discriminator, init_weights, with_attribute
 from .losses import attribute_bce, d_loss, g_loss
-from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, DeviceError, get_method,
-                             load_checkpoint, Method, NonFiniteLossError, register_method, TrainConfig)
+from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, get_method, load_checkpoint,
+                             Method, NonFiniteLossError, register_method, TrainConfig)
+from .devices import resolve_device
 
 # %% auto 0
-__all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'resolve_device', 'sagan_d_step', 'sagan_g_step',
-           'sagan_amn_warmup', 'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer', 'plot_history']
+__all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup',
+           'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer', 'plot_history']
 
 # %% ../nbs/04_train.ipynb 6
 def setup_distributed() -> tuple[int, int]:
@@ -51,25 +52,6 @@ def keep_freed_memory() -> bool:
 # %% ../nbs/04_train.ipynb 12
 def _resolve_device(cfg: TrainConfig) -> torch.device:
     return resolve_device(cfg.device)
-
-def resolve_device(device='auto') -> torch.device:
-    """The `torch.device` for `device`: 'auto' is this process's GPU (its `LOCAL_RANK` under torchrun) if there is one,
-    else the CPU. A name that is not a device, or a device that is not here, is a `DeviceError`."""
-    if str(device) == 'auto':
-        if torch.cuda.is_available():
-            return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)) if dist.is_initialized() else 0)
-        return torch.device('cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise DeviceError(f"not a device: {device!r} (use 'auto', 'cpu', 'cuda' or 'cuda:N')") from None
-    if d.type == 'cuda':
-        if not torch.cuda.is_available(): raise DeviceError(f"device {str(device)!r}: this machine has no CUDA GPU (use 'cpu' or 'auto')")
-        if (d.index or 0) >= torch.cuda.device_count():
-            raise DeviceError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    elif d.type == 'mps':
-        if not torch.backends.mps.is_available(): raise DeviceError(f"device {str(device)!r}: MPS is not available here")
-    elif d.type != 'cpu': raise DeviceError(f"device {str(device)!r} is not supported (use 'auto', 'cpu', 'cuda' or 'cuda:N')")
-    return d
 
 # %% ../nbs/04_train.ipynb 14
 LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',

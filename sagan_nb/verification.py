@@ -13,7 +13,8 @@ import torchvision
 from torch import nn
 from .faces import ATTRIBUTES, FaceTensors, to_float, to_uint8
 from .lfw import LFWPairFaces, LFWPairs
-from .synth import FaceParams, face_attrs, face_params, parse_synth_name, render_faces
+from .synth import face_attrs, parse_synth_name
+from .render import FaceParams, face_params, render_faces
 
 # %% auto 0
 __all__ = ['PHOTO_FIELDS', 'IDENTITY_FIELDS', 'SHOT_SEED', 'MAX_SHOTS', 'EditFn', 'FARS', 'person_params', 'person_name',
@@ -132,6 +133,7 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
     model.train_steps = step                            # optimizer steps taken
     return model.eval()
 
+# %% ../nbs/09_verification.ipynb 15
 @torch.no_grad()
 def embed_faces(model: nn.Module, images: torch.Tensor, bs: int = 256) -> torch.Tensor:
     "L2-normalised embeddings [N, D] on the CPU of faces (uint8 [N,3,S,S], or float in [-1, 1]), in batches, without gradients."
@@ -149,7 +151,7 @@ def embed_faces(model: nn.Module, images: torch.Tensor, bs: int = 256) -> torch.
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0, model.body.fc.out_features if hasattr(model, 'body') else 0)
 
-# %% ../nbs/09_verification.ipynb 16
+# %% ../nbs/09_verification.ipynb 18
 EditFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _run_editor(fn: EditFn, attribute: str, x: torch.Tensor, value: float) -> torch.Tensor:
@@ -188,7 +190,7 @@ def editors_from(editor, attributes: Sequence[str] | None = None) -> dict[str, E
         return fn
     return {a: make(a) for a in (editor.attributes if attributes is None else attributes)}
 
-# %% ../nbs/09_verification.ipynb 18
+# %% ../nbs/09_verification.ipynb 20
 def _face_params_of(name: str) -> tuple[FaceParams, np.ndarray]:
     if name.startswith('person-'):
         s, k, j, bits = parse_person_name(name); return person_params(s, k, j), bits
@@ -228,7 +230,7 @@ def plot_augmentation(faces: FaceTensors, editors: Mapping[str, EditFn], n: int 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/09_verification.ipynb 23
+# %% ../nbs/09_verification.ipynb 25
 def _arrays(scores, same) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, np.float64).ravel()
     y = np.asarray(same.detach().cpu() if isinstance(same, torch.Tensor) else same).ravel()
@@ -282,7 +284,7 @@ def make_pairs(faces: FaceTensors, n_folds: int = 10, per_fold: int = 300, seed:
     pairs = LFWPairs([name(i) for i in left], [name(i) for i in right], np.array(same, bool), np.array(fold, np.int64), n_folds)
     return LFWPairFaces(faces, pairs, torch.tensor(left, dtype=torch.int64), torch.tensor(right, dtype=torch.int64))
 
-# %% ../nbs/09_verification.ipynb 25
+# %% ../nbs/09_verification.ipynb 27
 def roc(scores, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Exact ROC: (fpr, tpr, thresholds), one point per distinct score (accept when score >= threshold), from (0, 0) at +inf."
     s, y = _arrays(scores, same)
@@ -331,7 +333,7 @@ def kfold_accuracy(scores, same, fold) -> tuple[float, float]:
 
 FARS = (1e-3, 1e-2, 1e-1)
 
-# %% ../nbs/09_verification.ipynb 27
+# %% ../nbs/09_verification.ipynb 29
 def verification_report(results: Mapping[str, tuple]) -> list[dict]:
     "One row per `name: (scores, same[, fold])`: pair counts, auc, acc (k-fold with folds, else at the best threshold), chance, TAR at FARS."
     rows = []
@@ -374,7 +376,7 @@ def plot_roc(results: Mapping[str, tuple], title: str = '', ax=None):
     ax.legend(fontsize=7, loc='lower right'); ax.grid(alpha=0.3, which='both', lw=0.3)
     return fig
 
-# %% ../nbs/09_verification.ipynb 31
+# %% ../nbs/09_verification.ipynb 33
 def verification_experiment(train_faces: FaceTensors, test_faces: FaceTensors, editors: Mapping[str, EditFn] | None = None,
                             lfw: LFWPairFaces | None = None, epochs: int = 10, seed: int = 0, progress: bool = False,
                             match: str = 'steps', bs: int = 64, lr: float = 3e-3, device='cpu') -> dict:

@@ -98,7 +98,8 @@ def test_photo_app_in_jupyterlab(lab, browser, tmp_path, data_root_or_none):
     b.execute_script("window.jupyterapp.commands.execute('application:toggle-left-area');"
                      "window.jupyterapp.commands.execute('notebook:run-all-cells')")
     # the parameters cell starts in "find faces"; a synthetic face is already aligned: switch, then upload it
-    from sagan_nb.synth import face_params, face_attrs, render_face
+    from sagan_nb.synth import face_attrs
+    from sagan_nb.render import face_params, render_face
     face = tmp_path / 'synthetic_face.png'
     Image.fromarray(render_face(face_params(0, 3), face_attrs(0, 3), 128)[0]).save(face)
     wait(b, lambda b: [e for e in b.find_elements(By.CSS_SELECTOR, '.widget-toggle-button') if e.text == 'aligned face'], 'the widget', 180)

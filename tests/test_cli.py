@@ -1,5 +1,5 @@
 "The `sagan_nb` command line, called in-process through `main` (and once as the installed console script)."
-import json, os, shutil, subprocess, sys
+import json, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest, torch
@@ -54,13 +54,6 @@ def test_train_then_resume(run_dir, capsys, tmp_path):
     code, out, err = run(capsys, 'train', '--resume', '--out', d, '--quiet')
     assert code == 0 and 'nothing to do' in out
 
-def test_train_errors(run_dir, capsys, tmp_path):
-    fails(capsys, 'train', *TINY, '--out', run_dir, says='--resume to continue')              # never overwrite silently
-    fails(capsys, 'train', '--resume', '--out', tmp_path / 'none', says='nothing to resume: no checkpoint at')
-    fails(capsys, 'train', '--resume', '--conv-dim', '16', '--out', run_dir, '--quiet', says='conv_dim: ')
-    fails(capsys, 'train', '--attribute', 'Eyeglas', '--out', tmp_path / 'x', says="did you mean 'Eyeglasses'")
-    fails(capsys, 'train', *TINY, '--image-size', '30', '--out', tmp_path / 'y', says='error:')
-
 def test_edit(run_dir, face_png, capsys, tmp_path):
     out_png, mask_png, res_png = tmp_path / 'o' / 'out.png', tmp_path / 'mask.png', tmp_path / 'res.png'
     code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Smiling', face_png, out_png,
@@ -79,15 +72,9 @@ def test_edit(run_dir, face_png, capsys, tmp_path):
     assert (np.asarray(Image.open(tmp_path / 'rm.png')) != np.asarray(e)).any()
 
 def test_edit_errors(run_dir, face_png, capsys, tmp_path):
+    "The notebook's refusals (missing files, the wrong model, bad values) aside: an undecodable picture, an output format, argparse."
     (tmp_path / 'bad.jpg').write_bytes(b'not an image')
-    fails(capsys, 'edit', '--checkpoint', run_dir, tmp_path / 'nope.jpg', tmp_path / 'o.png', says='image not found')
     fails(capsys, 'edit', '--checkpoint', run_dir, tmp_path / 'bad.jpg', tmp_path / 'o.png', says='bad.jpg')
-    fails(capsys, 'edit', '--checkpoint', tmp_path / 'x.pt', face_png, tmp_path / 'o.png', says='checkpoint not found')
-    fails(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Eyeglasses', face_png, tmp_path / 'o.png',
-          says="is a model for 'Smiling', not for 'Eyeglasses'")
-    fails(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Smile', face_png, tmp_path / 'o.png',
-          says="unknown attribute 'Smile'")
-    fails(capsys, 'edit', '--checkpoint', run_dir, '--value', '2', face_png, tmp_path / 'o.png', says='value must be 1')
     fails(capsys, 'edit', '--checkpoint', run_dir, face_png, tmp_path / 'o.unknownext', says='error:')
     code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--remove', '--value', '1', face_png, tmp_path / 'o.png')
     assert code == 2 and 'not allowed with' in err                                                # argparse's own check
@@ -114,12 +101,7 @@ def test_demo(capsys, tmp_path):
     nbs = sorted((tmp_path / 'demo' / 'notebooks').glob('*.ipynb'))
     assert len(nbs) == 6
 
-def test_help_everywhere(capsys):
-    for cmd in ([], ['train'], ['edit'], ['export'], ['figures'], ['demo']):
-        code, out, err = run(capsys, *cmd, '--help')
-        assert code == 0 and out.startswith('usage: sagan_nb'), (cmd, out, err)
-    assert run(capsys)[0] == 2                                                                   # no command
-
+@pytest.mark.slow                      # two fresh processes of the installed script, each importing torch
 def test_console_script():
     exe = Path(sys.executable).with_name('sagan_nb')
     if not exe.exists(): exe = shutil.which('sagan_nb')

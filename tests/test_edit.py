@@ -4,13 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 from PIL import Image
-from sagan_nb.faces import CorruptImageError, MissingDataError, UnknownAttributeError, to_float, to_pil, BadInputError
+from sagan_nb.faces import UnknownAttributeError, to_float, to_pil
 from sagan_nb.models import GenOutput
 from sagan_nb.synth import synth_tensors
 from sagan_nb.config import ConfigMismatchError, TrainConfig, export_generator, load_generator
 from sagan_nb.train import Trainer
-import sagan_nb.edit as edit_mod
-from sagan_nb.edit import Editor, EditResult, edit, edit_value, editor_widget, paste_back, to_model, resolve_precision
+import sagan_nb.devices as devices
+from sagan_nb.edit import Editor, EditResult, edit, editor_widget
+from sagan_nb.devices import resolve_precision
 from sagan_nb.faces import to_uint8
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8, steps=2,
@@ -51,29 +52,11 @@ class HalfMask(torch.nn.Module):
         b = torch.ones_like(o.mask) * keep                       # mask 1 on the right, 0 on the left
         return GenOutput(o.amn * b + x * (1 - b), b, o.amn)
 
-def test_tensor_batch_is_the_generator(ckpt):
-    G, cfg = load_generator(ckpt)
+def test_tensor_results_are_usable_outside_inference_mode(ckpt):
+    "The notebook checks that a tensor batch is edited as the generator does; its results must also leave inference mode."
     x = to_float(synth_tensors(5, size=32, seed=1).images)
     r = Editor(ckpt, device='cpu', batch_size=2, precision='fp32').edit(x, 'Smiling', 'remove')
-    with torch.no_grad(): o = G(x, torch.zeros(5))
-    assert isinstance(r, EditResult)
-    torch.testing.assert_close(r.edited, o.edited, rtol=0, atol=1e-5)
-    torch.testing.assert_close(r.mask, o.mask, rtol=0, atol=1e-5)
-    torch.testing.assert_close(r.residual, r.edited - x)
-    assert not r.edited.is_inference()                           # usable outside inference mode
-    with torch.no_grad(): o1 = G(x, torch.ones(5))
-    torch.testing.assert_close(edit(x, 'Smiling', 1, checkpoint=ckpt, device='cpu', precision='fp32').edited, o1.edited,
-                               rtol=0, atol=1e-5)
-
-def test_pil_paste_back_keeps_size_and_outside(ckpt, photo):
-    r = Editor(ckpt, device='cpu').edit(photo, 'Smiling', 1)
-    e, p = np.asarray(r.edited), np.asarray(photo)
-    assert r.edited.size == photo.size == r.mask.size == r.residual.size == (48, 60)
-    assert (e[:6] == p[:6]).all() and (e[54:] == p[54:]).all()
-    assert (e[6:54] != p[6:54]).any()                              # the (barely trained) model does change the face
-    m = np.asarray(r.mask)
-    assert m[:6].max() == 0 and m[54:].max() == 0 and m[6:54].min() > 0
-    np.testing.assert_array_equal(np.asarray(r.residual), np.abs(e.astype(int) - p.astype(int)))
+    assert isinstance(r, EditResult) and not any(t.is_inference() for t in r)
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
 def test_zero_mask_leaves_pixels_exactly(ckpt, photo, precision):
@@ -85,9 +68,6 @@ def test_zero_mask_leaves_pixels_exactly(ckpt, photo, precision):
     assert (e[:, :22] == p[:, :22]).all()
     assert (e[6:54, 26:] != p[6:54, 26:]).mean() > 0.5           # mask 1: replaced by the AMN's output
     assert (e[:6] == p[:6]).all() and (e[54:] == p[54:]).all()
-    # and the trained generator with its attention pushed to ~0 (b ≈ 1e-13) gives the photo back bit for bit
-    with torch.no_grad(): G.san[-2].bias.fill_(-30.)
-    assert (np.asarray(edit(photo, 'Smiling', 0, model=G, image_size=32, precision=precision).edited) == p).all()
     # float tensors at the model's size: where the mask is exactly 0 the output is the input, bit for bit
     x = to_float(synth_tensors(3, size=32, seed=5).images)
     r = ed.edit(x, 'Smiling', 1)
@@ -119,14 +99,13 @@ def test_tensor_other_size_is_pasted_back(ckpt, photo):
     te = (r.edited[0].permute(1, 2, 0).numpy() + 1) * 127.5
     assert np.abs(rp - te).mean() < 3
 
-def test_lists_batch_and_keep_kinds(ckpt, photo, tmp_path):
+def test_lists_keep_pil_images_and_uint8_faces(ckpt, photo):
+    "The notebook edits a list of an array, a path and a float batch; a PIL image and a uint8 face keep their kinds too."
     ed = Editor(ckpt, device='cpu', batch_size=2)
-    photo.save(tmp_path / 'p.png')
     face = synth_tensors(1, size=32, seed=3).images[0]
-    rs = ed.edit([photo, str(tmp_path / 'p.png'), np.asarray(photo), face], 'Smiling', True)
-    assert isinstance(rs[0].edited, Image.Image) and isinstance(rs[1].edited, Image.Image) and isinstance(rs[2].edited, np.ndarray)
-    assert (np.asarray(rs[0].edited) == np.asarray(rs[1].edited)).all() and (np.asarray(rs[0].edited) == rs[2].edited).all()
-    assert rs[3].edited.shape == (3, 32, 32)
+    rs = ed.edit([photo, face], 'Smiling', True)
+    assert isinstance(rs[0].edited, Image.Image) and rs[0].edited.size == photo.size
+    assert isinstance(rs[1].edited, torch.Tensor) and rs[1].edited.shape == (3, 32, 32)
 
 def test_two_attributes_and_checks(ckpt, ckpt_eyeglasses, tmp_path):
     ed = Editor({'Smiling': ckpt, 'Eyeglasses': ckpt_eyeglasses}, device='cpu')
@@ -143,16 +122,6 @@ def test_two_attributes_and_checks(ckpt, ckpt_eyeglasses, tmp_path):
         Editor({'Beard': ckpt})
     for bad in (2, 0.5, 'yes', None):
         with pytest.raises(ValueError, match=r'value must be 1 \(add the attribute\) or 0'): ed.edit(x, 'Smiling', bad)
-
-def test_file_errors_name_the_file(ckpt, tmp_path):
-    ed = Editor(ckpt, device='cpu')
-    with pytest.raises(MissingDataError, match='image not found: .*nope.png'): ed.edit(tmp_path / 'nope.png', 'Smiling', 1)
-    (tmp_path / 'corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 this is not really a jpeg')
-    with pytest.raises(CorruptImageError, match='cannot decode image .*corrupt.jpg'):
-        ed.edit(tmp_path / 'corrupt.jpg', 'Smiling', 1)
-    with pytest.raises(FileNotFoundError, match='checkpoint not found: .*missing.pt'): Editor(tmp_path / 'missing.pt')
-    (tmp_path / 'junk.pt').write_bytes(b'junk')
-    with pytest.raises(ValueError, match='junk.pt is not a readable sagan_nb checkpoint'): Editor(tmp_path / 'junk.pt')
 
 def test_exported_half_precision_generator(ckpt, tmp_path):
     p = export_generator(ckpt, tmp_path / 'G.pt')
@@ -187,11 +156,11 @@ def _cpu_flags() -> set:
 def test_cpu_bf16_detection_matches_the_cpu_flags():
     "The detection agrees with what the kernel reports: AVX512-BF16 dot products or AMX tiles."
     flags = _cpu_flags()
-    assert edit_mod.cpu_has_bf16() == bool({'avx512_bf16', 'amx_tile'} & flags), sorted(f for f in flags if 'bf16' in f or 'amx' in f)
+    assert devices.cpu_has_bf16() == bool({'avx512_bf16', 'amx_tile'} & flags), sorted(f for f in flags if 'bf16' in f or 'amx' in f)
 
 @pytest.mark.parametrize('has_bf16', [True, False])
 def test_auto_precision_is_bf16_exactly_where_the_cpu_has_it(ckpt, monkeypatch, has_bf16):
-    monkeypatch.setattr(edit_mod, 'cpu_has_bf16', lambda: has_bf16)
+    monkeypatch.setattr(devices, 'cpu_has_bf16', lambda: has_bf16)
     want = 'bf16' if has_bf16 else 'fp32'
     ed = Editor(ckpt, device='cpu')                                          # the default: precision='auto'
     assert ed.precision_asked == 'auto' and ed.precision == want and resolve_precision('auto', 'cpu') == want
@@ -222,27 +191,19 @@ def test_bf16_edits_agree_with_fp32(ckpt, photo):
     levels = (to_uint8(a.edited).int() - to_uint8(b.edited).int()).abs().float()
     assert 0 < levels.mean() < 1 and levels.max() <= 8, (levels.mean(), levels.max())
     assert (a.mask - b.mask).abs().max() < 0.02
-    torch.testing.assert_close(b.residual, b.edited - x)
     pa, pb = np.asarray(e32.edit(photo, 'Smiling', 1).edited).astype(int), np.asarray(e16.edit(photo, 'Smiling', 1).edited).astype(int)
     assert np.abs(pa - pb).mean() < 1 and (pa[:6] == pb[:6]).all()              # outside the crop: both untouched
-    # `using` switches precision on the same loaded models; edit() keeps an Editor's own precision unless told
-    assert e16.using(precision='fp32').models['Smiling'] is e16.models['Smiling']
-    torch.testing.assert_close(e16.using(precision='fp32').edit(x, 'Smiling', 1).edited, a.edited, rtol=0, atol=1e-6)
-    torch.testing.assert_close(edit(x, 'Smiling', 1, model=e16).edited, b.edited, rtol=0, atol=0)
+    # edit() with an Editor keeps its precision (the notebook's check) unless told otherwise
     torch.testing.assert_close(edit(x, 'Smiling', 1, model=e16, precision='fp32').edited, a.edited, rtol=0, atol=1e-6)
-    assert e16.precision == 'bf16'                                               # untouched by using()
 
-def test_bad_precision_is_refused_by_name(ckpt, photo):
-    for bad in ('fp16', 'float32', 'BF16', None, 16):
-        with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'auto'"):
-            Editor(ckpt, device='cpu', precision=bad)
+def test_bad_precision_is_refused_by_name_everywhere(ckpt, photo):
+    "The notebook refuses bad values in `resolve_precision` and `Editor`; the other ways in refuse them too."
     with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'auto'; got 'half'"):
         edit(photo, 'Smiling', 1, checkpoint=ckpt, device='cpu', precision='half')
     ed = Editor(ckpt, device='cpu')
     with pytest.raises(ValueError, match="precision must be one of"): ed.using(precision='fp64')
     with pytest.raises(ValueError, match="precision must be one of"): edit(photo, 'Smiling', 1, model=ed, precision='x')
     with pytest.raises(ValueError, match="precision must be one of"): editor_widget(ed, [photo], precision='bf32')
-    with pytest.raises(BadInputError, match='compile must be True or False'): Editor(ckpt, device='cpu', compile='yes')
 
 @pytest.mark.slow
 def test_compiled_editor_matches_eager(ckpt):

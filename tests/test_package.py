@@ -1,11 +1,20 @@
 "The package as users get it: the wheel, the README, the module layering, the console script."
-import os, ast, configparser, subprocess, sys, zipfile
+import os, ast, configparser, json, re, subprocess, sys, zipfile
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ['faces', 'celeba', 'lfw', 'synth', 'models', 'losses', 'config', 'train', 'pretrained', 'edit', 'baselines', 'metrics', 'photos', 'verification',
-         'experiments', 'cli']
+
+def notebook_order() -> list[str]:
+    "The exported modules in the order of their notebooks (nbs/, by file name): the order in which they may import."
+    out = []
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        first = ''.join(json.loads(nb.read_text())['cells'][0]['source'])
+        m = re.match(r'#\|\s*default_exp\s+(\w+)', first)
+        if m: out.append(m[1])
+    return out
+
+ORDER = notebook_order()
 
 def _cfg():
     c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT / 'settings.ini'); return c['DEFAULT']
@@ -13,6 +22,13 @@ def _cfg():
 def test_readme_is_generated_from_index():
     r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_readme.py'), '--check'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+def test_readme_lists_every_chapter():
+    "The README's chapter table names every exported module with its notebook."
+    text = (ROOT / 'README.md').read_text()
+    for nb in sorted((ROOT / 'nbs').glob('[0-9]*.ipynb')):
+        m = re.match(r'#\|\s*default_exp\s+(\w+)', ''.join(json.loads(nb.read_text())['cells'][0]['source']))
+        if m: assert f'| `{nb.stem}` | `sagan_nb.{m[1]}` |' in text, nb.stem
 
 def test_readme_gives_the_two_commands():
     text = (ROOT / 'README.md').read_text()
@@ -33,9 +49,10 @@ def imported(f: Path) -> set[str]:
     return mods
 
 def test_modules_import_in_one_direction():
-    "faces → celeba → lfw → synth → models → … → cli: no module imports one to its right, and every module is placed."
+    "The notebook order is the import order (faces → celeba → … → cli): no module imports one exported later."
     files = {f.stem: f for f in (ROOT / 'sagan_nb').glob('*.py') if not f.stem.startswith('_')}
-    assert set(files) == set(ORDER), f'modules not in ORDER: {sorted(set(files) - set(ORDER))}; gone: {sorted(set(ORDER) - set(files))}'
+    assert ORDER[:3] == ['faces', 'celeba', 'lfw'] and ORDER[-1] == 'cli', ORDER
+    assert set(files) == set(ORDER), f'modules without a notebook: {sorted(set(files) - set(ORDER))}; gone: {sorted(set(ORDER) - set(files))}'
     for stem, f in files.items():
         for m in imported(f) & set(ORDER):
             assert ORDER.index(m) < ORDER.index(stem), f'{stem} imports {m}, which comes after it'
@@ -50,6 +67,7 @@ def test_version_matches_settings():
     import sagan_nb
     assert sagan_nb.__version__ == _cfg()['version']
 
+@pytest.mark.slow                      # builds and installs a wheel with pip, then runs it in a fresh process
 def test_wheel_contains_the_library(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
                         str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)

@@ -3,27 +3,17 @@ import dataclasses, time
 from types import SimpleNamespace
 import numpy as np
 import pytest, torch
-from sagan_nb.faces import ATTRIBUTES, FaceTensors, UnknownAttributeError, to_float, to_uint8
+from sagan_nb.faces import ATTRIBUTES, FaceTensors, to_float, to_uint8
 from sagan_nb.celeba import load_celeba
 from sagan_nb.lfw import load_lfw_pairs
-from sagan_nb.synth import face_params
+from sagan_nb.render import face_params
 from sagan_nb.verification import (IDENTITY_FIELDS, PHOTO_FIELDS, FaceNet, augment, auc, best_threshold_accuracy,
                                    celeba_protocol, editors_from, embed_faces, face_net, kfold_accuracy, lfw_scores,
                                    make_pairs, oracle_editors, parse_person_name, person_params, plot_augmentation,
-                                   plot_roc, report_table, roc, steps_per_epoch, synth_people, tar_at_far,
-                                   train_face_net, verification_experiment, verification_report)
+                                   plot_roc, report_table, roc, synth_people, train_face_net,
+                                   verification_experiment, verification_report)
 
 # ---- scores ------------------------------------------------------------------------------------------------------
-
-def test_roc_hand_case():
-    fpr, tpr, thr = roc(torch.tensor([0.9, 0.8, 0.7, 0.6], dtype=torch.float64), torch.tensor([True, False, True, False]))
-    np.testing.assert_array_equal(fpr, [0, 0, .5, .5, 1])
-    np.testing.assert_array_equal(tpr, [0, .5, .5, 1, 1])
-    np.testing.assert_array_equal(thr, [np.inf, .9, .8, .7, .6])
-    assert auc(fpr, tpr) == 0.75
-    # the same scores in another order give the same curve
-    fpr2, tpr2, _ = roc([0.6, 0.9, 0.7, 0.8], [0, 1, 1, 0])
-    np.testing.assert_array_equal(fpr2, fpr); np.testing.assert_array_equal(tpr2, tpr)
 
 def test_roc_matches_brute_force_with_ties():
     rng = np.random.default_rng(3)
@@ -38,32 +28,11 @@ def test_roc_matches_brute_force_with_ties():
     assert abs(auc(fpr, tpr) - want) < 1e-12
 
 def test_roc_errors():
-    with pytest.raises(ValueError, match='impostor'): roc([0.1, 0.2], [True, True])
     with pytest.raises(ValueError, match='3 scores for 2 labels'): roc([0.1, 0.2, 0.3], [True, False])
-    with pytest.raises(ValueError, match='NaN'): roc([0.1, np.nan], [True, False])
     with pytest.raises(ValueError, match='non-decreasing'): auc([0, 1, 0.5], [0, 1, 1])
 
-def test_tar_at_far():
-    fpr = np.array([0, 0, 0.0005, 0.004, 0.01, 0.05, 0.2, 1])
-    tpr = np.array([0, 0.1, 0.3, 0.4, 0.6, 0.7, 0.9, 1])
-    assert tar_at_far(fpr, tpr, 1e-3) == 0.3               # the last point at or under the FAR
-    assert tar_at_far(fpr, tpr, 1e-2) == 0.6               # a point exactly at the FAR counts
-    assert tar_at_far(fpr, tpr, 1e-1) == 0.7
-    assert tar_at_far(fpr, tpr, 0.0) == 0.1
-    assert tar_at_far(fpr, tpr, 1.0) == 1.0
-
 def test_best_threshold_and_kfold_accuracy():
-    acc, t = best_threshold_accuracy([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0])
-    assert acc == 0.75 and abs(t - 0.85) < 1e-12
     assert best_threshold_accuracy([0.2, 0.9], [True, False]) == (0.5, np.inf)   # reversed scores: reject all
-    rng = np.random.default_rng(0)
-    y = rng.random(6000) < 0.5
-    f = np.repeat(np.arange(10), 600)
-    s = np.where(y, 0.55, 0.0) + 0.45 * rng.random(6000)     # separable by any threshold in (0.45, 0.55)
-    assert kfold_accuracy(s, y, f) == (1.0, 0.0)
-    for k in range(3):                                       # scores independent of the labels: chance
-        acc, std = kfold_accuracy(rng.random(6000), y, f)
-        assert abs(acc - 0.5) < 0.04 and std < 0.06, (acc, std)
     # the threshold comes from the other folds: fold 1 says 0.4 (fold 0: all rejected), fold 0 says 0.25 (fold 1: right)
     s = np.array([0.3, 0.2, 0.3, 0.2, 0.6, 0.2, 0.6, 0.2])
     y = np.array([1, 0, 1, 0, 1, 0, 1, 0], bool)
@@ -101,36 +70,27 @@ def test_celeba_protocol_counts_and_scores():
     with pytest.raises(ValueError, match='embeddings for'): celeba_protocol(emb[:3], ids)
 
 def test_make_pairs_is_view2_like():
+    "The notebook checks the folds, the labels and one fold per person; here: no pair twice or with itself, names, seeds."
     ppl = synth_people(20, 4, size=16)
     lp = make_pairs(ppl, n_folds=5, per_fold=10, seed=2)
     assert len(lp) == 100 and lp.pairs.n_folds == 5
-    ids = ppl.identities
-    assert torch.equal(ids[lp.left] == ids[lp.right], lp.same) and int(lp.same.sum()) == 50
     assert (lp.left != lp.right).all()
     keys = {tuple(sorted(t)) for t in zip(lp.left.tolist(), lp.right.tolist())}
     assert len(keys) == 100                                  # no pair twice
-    folds = [set(ids[lp.left[ix]].tolist()) | set(ids[lp.right[ix]].tolist()) for ix in lp.pairs.folds()]
-    assert all(not (folds[a] & folds[b]) for a in range(5) for b in range(a + 1, 5))   # people in one fold only
     assert lp.pairs.left[0] == ppl.names[int(lp.left[0])]
-    assert make_pairs(ppl, 5, 10, seed=2).pairs.right == lp.pairs.right
     assert make_pairs(ppl, 5, 10, seed=3).pairs.right != lp.pairs.right
     with pytest.raises(ValueError, match='folds'): make_pairs(ppl, n_folds=11)
     with pytest.raises(ValueError, match='identities'): make_pairs(FaceTensors(ppl.images, ppl.attrs, ATTRIBUTES))
 
 # ---- synthetic people --------------------------------------------------------------------------------------------
 
-def test_synth_people_deterministic_and_split_by_start():
+def test_synth_people_seed_names_and_attribute_rates():
+    "The notebook checks the layout, determinism and the split by `start`; here: the seed, the names' attributes, p."
     a = synth_people(5, 3, size=32, seed=4, start=100)
-    b = synth_people(5, 3, size=32, seed=4, start=100)
-    assert torch.equal(a.images, b.images) and torch.equal(a.attrs, b.attrs) and a.names == b.names
-    assert a.identities.tolist() == sum([[p] * 3 for p in range(100, 105)], [])
     c = synth_people(5, 3, size=32, seed=4, start=105)
-    assert not set(a.identities.tolist()) & set(c.identities.tolist())
-    assert not any(torch.equal(x, y) for x in a.images for y in c.images)
+    assert not any(torch.equal(x, y) for x in a.images for y in c.images)                     # other people: other photos
     assert not torch.equal(synth_people(5, 3, size=32, seed=5, start=100).images, a.images)   # the seed matters
-    assert [parse_person_name(n)[:3] for n in a.names[:4]] == [(4, 100, 0), (4, 100, 1), (4, 100, 2), (4, 101, 0)]
-    assert (parse_person_name(a.names[7])[3] == a.attrs[7].numpy()).all()
-    assert a.masks.shape == (15, 4, 32, 32) and a.attr_names == ATTRIBUTES
+    assert (parse_person_name(a.names[7])[3] == a.attrs[7].numpy()).all() and a.attr_names == ATTRIBUTES
     assert synth_people(4, 2, size=16, p=0).attrs.sum() == 0 and synth_people(4, 2, size=16, p=1).attrs.min() == 1
     assert len(synth_people(0, 2, size=16)) == 0
 
@@ -171,10 +131,8 @@ def test_augment_sizes_attrs_names():
     assert calls[:3] == [('Eyeglasses', [1.0] * 4), ('Eyeglasses', [1.0] * 2), ('Eyeglasses', [0.0] * 4)]   # batches of 4
     assert len(augment(ppl, {'Smiling': rec('Smiling')})) == 3 * n
 
-def test_augment_errors():
+def test_augment_refuses_an_editor_that_returns_no_tensor():
     ppl = synth_people(2, 2, size=16)
-    with pytest.raises(UnknownAttributeError, match='Bald'): augment(ppl, {'Bald': lambda x, c: x})
-    with pytest.raises(ValueError, match='Smiling editor must return'): augment(ppl, {'Smiling': lambda x, c: x[:, :1]})
     with pytest.raises(ValueError, match='Smiling editor must return'): augment(ppl, {'Smiling': lambda x, c: x.numpy()})
 
 def test_oracle_editors_change_only_the_attribute():
@@ -227,12 +185,10 @@ def test_face_net_shapes_and_errors():
     with pytest.raises(ValueError, match='n_ids'): face_net(1)
     ppl = synth_people(3, 2, size=16)
     with pytest.raises(ValueError, match='identities'): train_face_net(FaceTensors(ppl.images, ppl.attrs, ATTRIBUTES))
-    with pytest.raises(FloatingPointError, match=r'epoch 0, step 1'): train_face_net(ppl, steps=4, bs=3, lr=1e30)
     with pytest.raises(TypeError, match='embed'): embed_faces(torch.nn.Linear(2, 2), ppl.images)
 
 def test_train_steps_and_determinism():
     ppl = synth_people(4, 3, size=16, start=30)
-    assert steps_per_epoch(12, 4) == 3 and steps_per_epoch(13, 4) == 3 and steps_per_epoch(14, 4) == 4
     a = embed_faces(train_face_net(ppl, epochs=2, bs=4, seed=3), ppl.images)
     b = embed_faces(train_face_net(ppl, steps=6, bs=4, seed=3), ppl.images)       # 2 epochs = 6 steps
     c = embed_faces(train_face_net(ppl, steps=5, bs=4, seed=3), ppl.images)
@@ -241,17 +197,15 @@ def test_train_steps_and_determinism():
     e = embed_faces(train_face_net(ppl, epochs=2, bs=4, seed=3, flip=False), ppl.images)
     assert not torch.equal(a, e)                                                    # the flips are used
     m = train_face_net(ppl, epochs=1, bs=4)
-    assert m.train_steps == 3 and train_face_net(ppl, steps=7, bs=4).train_steps == 7
-    assert m.identities.tolist() == [30, 31, 32, 33] and m.image_size == 16       # output k is person identities[k]
+    assert train_face_net(ppl, steps=7, bs=4).train_steps == 7
     fresh = face_net(4)
-    assert fresh.image_size is None
-    fresh.load_state_dict(m.state_dict())                                           # both travel in the state dict
-    assert fresh.image_size == 16 and fresh.identities.tolist() == [30, 31, 32, 33]
-    with pytest.raises(ValueError, match='trained on 16×16'): embed_faces(fresh, synth_people(1, 1, size=32).images)
+    fresh.load_state_dict(m.state_dict())                                           # the identities travel too
+    assert fresh.identities.tolist() == [30, 31, 32, 33]
     state = torch.random.get_rng_state()
     train_face_net(ppl, epochs=1, bs=4)
     assert torch.equal(state, torch.random.get_rng_state())                       # the global RNG is left alone
 
+@pytest.mark.slow                      # 8 epochs of a ResNet-18 on 240 faces: a learning run
 def test_recognizer_learns_unseen_people():
     "Trained on 40 synthetic people × 6 photos at 32 px, the embedding separates 20 other people (AUC well above 0.5)."
     tr, te = synth_people(40, 6, size=32), synth_people(20, 4, size=32, start=10_000)

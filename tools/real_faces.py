@@ -136,7 +136,8 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
     outside the landmark box), dlib's identity distance on `n_id` of them, and a realism two-sample test: edits of the
     people in one half of the test identities against real faces of the other half (`n_real` each)."""
     import numpy as np
-    from sagan_nb.metrics import edit_metrics, DlibFaceEmbedder, identity_distance, realism_test
+    from sagan_nb.metrics import edit_metrics, realism_test
+    from sagan_nb.identity import DlibFaceEmbedder, identity_distance
     from sagan_nb.config import load_generator
     from sagan_nb.faces import to_float
     clf, acc = judge_model()
