@@ -167,7 +167,7 @@ def _figures_parser(sub) -> None:
                                    "go to OUT. Figures: " + ', '.join(FIGURES))
     f.add_argument('--data-root', type=Path, help="folder holding celeba/ (and lfw/) [default: the synthetic faces]")
     f.add_argument('--budget', choices=tuple(BUDGETS), default='cpu',
-                   help="'smoke' (seconds), 'cpu' (~10 min on 2 cores), 'celeba-cpu' (real faces, with --data-root: the shipped "
+                   help="'smoke' (seconds), 'cpu' (~20-25 min on 2 cores), 'celeba-cpu' (real faces, with --data-root: the shipped "
                    "SaGAN models beside StarGAN, trained unless given by --checkpoint stargan:ATTRIBUTE=PATH), 'full' "
                    "(the paper's 128 px, 200k updates) [default: %(default)s]")
     f.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="output folder [default: %(default)s]")

@@ -6,14 +6,14 @@
 from __future__ import annotations
 import copy
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import nn
 from PIL import Image
 from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, UnknownAttributeError,
                             BadInputError, center_crop_box, unknown_attribute, to_float, to_uint8)
-from .images import to_rgb, read_image, open_image, to_model, paste_back
+from .images import to_rgb, read_image, to_model, paste_back
 from .models import GenOutput
 from .config import TrainConfig, ConfigMismatchError, load_generator
 from .devices import resolve_device, resolve_precision
@@ -22,7 +22,7 @@ from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['edit_value', 'edit_values', 'EditResult', 'fp32_output', 'checkpoint_file', 'LoadedModel', 'Prepared', 'Editor',
-           'edit', 'plot_edit', 'editor_widget']
+           'edit']
 
 # %% ../nbs/05_edit.ipynb 6
 def edit_value(value) -> int:
@@ -338,85 +338,3 @@ def edit(image, attribute: str, value=1, checkpoint=None, model: nn.Module | Edi
         ed = Editor(device=device, pretrained=checkpoint is None, **kw)
         if checkpoint is not None: ed.load(checkpoint, attribute)
     return ed.edit(image, attribute, value)
-
-# %% ../nbs/05_edit.ipynb 45
-def _show_items(images) -> tuple[list, list[str]]:
-    "A list of editable items and their labels from paths, PIL images, tensors, a batch or a `FaceTensors`."
-    if isinstance(images, FaceTensors):
-        names = images.names or [f'face {i}' for i in range(len(images))]
-        return [images.images[i] for i in range(len(images))], [str(n) for n in names]
-    if isinstance(images, torch.Tensor) and images.ndim == 4: images = list(images)
-    if isinstance(images, (str, Path, Image.Image, torch.Tensor)): images = [images]
-    items = list(images)
-    if not items: raise ValueError("editor_widget needs at least one image")
-    labels = [Path(im).name if isinstance(im, (str, Path)) else f'image {i}' for i, im in enumerate(items)]
-    return items, labels
-
-def _as_display(im) -> np.ndarray:
-    if isinstance(im, Image.Image): return np.asarray(im)
-    if isinstance(im, np.ndarray): return im
-    t = im.detach().cpu()
-    if t.shape[0] == 1: return t[0].float().numpy()
-    return (t if t.dtype == torch.uint8 else to_uint8(t)).permute(1, 2, 0).numpy()
-
-def plot_edit(image, result: EditResult, title: str = '', axs=None):
-    "input | edit | mask | residual of one edit, on four matplotlib axes (made if not given); returns the figure."
-    import matplotlib.pyplot as plt
-    if axs is None: fig, axs = plt.subplots(1, 4, figsize=(10, 2.9))
-    fig = axs[0].figure
-    img = _as_display(open_image(image) if isinstance(image, (str, Path)) else image)
-    res = result.residual
-    res = res.detach().abs().mul(127.5).cpu().numpy().transpose(1, 2, 0) if isinstance(res, torch.Tensor) else np.asarray(res)
-    res = np.asarray(res, dtype=np.float32)                              # |edited - input| in grey levels
-    if res.ndim == 3: res = res.mean(-1)
-    scale = float(res.max()) or 1.0
-    if isinstance(result.edited, torch.Tensor) and result.edited.ndim != 3:
-        raise ValueError("plot_edit shows one image: pass one face's result, e.g. editor.edit(x[0], ...)")
-    if result.mask is None: mask = np.zeros(img.shape[:2], dtype=np.float32)      # a method without attention
-    else: mask = np.asarray(_as_display(result.mask), dtype=np.float32)
-    if mask.max() > 1: mask = mask / 255
-    for ax, im, name, kw in zip(axs, [img, _as_display(result.edited), mask, res / scale],
-                                ['input', f'edit {title}'.strip(), 'mask' if result.mask is not None else 'no mask',
-                                 f'|residual| (max {scale:.3g})'],
-                                [{}, {}, dict(cmap='gray', vmin=0, vmax=1), dict(cmap='magma', vmin=0, vmax=1)]):
-        ax.imshow(im, **kw); ax.set_title(name, fontsize=9); ax.axis('off')
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/05_edit.ipynb 47
-def editor_widget(editor, images, attributes: Sequence[str] | None = None, precision: str | None = None,
-                  compile: bool | None = None):
-    """An ipywidgets editor: pick an image, an attribute and add/remove, see input | edit | mask | residual.
-    `editor`: an `Editor`, or checkpoints as `Editor` takes them; `precision`/`compile` as `Editor`'s (None: the
-    editor's own, 'auto' / False for checkpoints). Returns a `VBox`; its `.controls` (image, attribute, direction),
-    `.output`, `.result` (the last `EditResult`), `.editor` and `.renders` (how many times it drew) are there for
-    scripting and tests."""
-    import threading, ipywidgets as W
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-    editor = (editor if isinstance(editor, Editor) else Editor(editor)).using(precision, compile)
-    items, labels = _show_items(images)
-    attributes = tuple(attributes or editor.attributes)
-    if not attributes: raise ValueError("the editor has no model loaded")
-    for a in attributes: editor.model(a)
-    pick = W.Dropdown(options=[(f'{i}: {l}', i) for i, l in enumerate(labels)], value=0, description='image')
-    attr = W.Dropdown(options=attributes, value=attributes[0], description='attribute')
-    way = W.ToggleButtons(options=[('add', 1), ('remove', 0)], value=1, description='edit')
-    out = W.Output()
-    box = W.VBox([W.HBox([pick, attr, way]), out])
-    box.controls, box.output, box.result, box.renders = dict(image=pick, attribute=attr, direction=way), out, None, 0
-    box.editor, busy = editor, threading.Lock()      # JupyterLab may call back from two threads at once (subshells)
-
-    def render(*_):
-        with busy:
-            im = items[pick.value]
-            r = editor.edit(im, attr.value, way.value)
-            with out:
-                out.clear_output(wait=True)
-                fig = plot_edit(im, r, f"({'+' if way.value else '-'}{attr.value})")
-                display(fig); plt.close(fig)
-            box.result, box.renders = r, box.renders + 1
-
-    for w in (pick, attr, way): w.observe(render, names='value')
-    render()
-    return box

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from .faces import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
-from .synth import load_faces, face_attrs, synth_name
-from .render import face_params, render_faces
+from .synth import load_faces, shifted_faces
 from .models import GenOutput
 from .config import TrainConfig, load_checkpoint, load_generator, check_config, METHODS
 from .train import Trainer
@@ -27,10 +26,10 @@ from .metrics import (AttributeClassifier, train_attribute_classifier,
 from fastcore.basics import patch
 
 # %% auto 0
-__all__ = ['TIME_FILE', 'SHIFT_START', 'FIGURES', 'VERIFY_TEST_START', 'VERIFY_PAIRS_START', 'train_time', 'train_models',
-           'shifted_params', 'shifted_faces', 'parse_checkpoints', 'Study', 'residual', 'show_rows', 'flip_targets',
-           'attention_rows', 'comparison_rows', 'save_figure', 'comparison_table', 'save_table', 'figures_dir',
-           'training_notes', 'run_figures', 'with_judged_attributes', 'verification_data', 'save_verification']
+__all__ = ['TIME_FILE', 'FIGURES', 'VERIFY_TEST_START', 'VERIFY_PAIRS_START', 'train_time', 'train_models', 'parse_checkpoints',
+           'Study', 'residual', 'show_rows', 'flip_targets', 'attention_rows', 'comparison_rows', 'save_figure',
+           'comparison_table', 'save_table', 'figures_dir', 'training_notes', 'run_figures', 'with_judged_attributes',
+           'verification_data', 'save_verification']
 
 # %% ../nbs/10_experiments.ipynb 6
 def _ckpt_steps(path: Path, cfg: TrainConfig) -> int | None:
@@ -94,21 +93,6 @@ def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, prog
     return done
 
 # %% ../nbs/10_experiments.ipynb 8
-def shifted_params(p):
-    "The photo of face `p` taken differently (smaller and lower in the frame, more tilt, harder side light)."
-    return replace(p, scale=p.scale * 0.82, cy=p.cy + 0.07, roll=p.roll * 1.6, light_strength=min(0.45, p.light_strength + 0.15))
-
-SHIFT_START = 3_000_000                      # the shifted faces' indices: disjoint from every synthetic split
-
-def shifted_faces(n: int, size: int = 128, seed: int = 0, attr_names=ATTRIBUTES) -> FaceTensors:
-    "`n` unseen synthetic faces under `shifted_params`: the embedded stand-in for LFW (Fig. 9), with masks."
-    idx = range(SHIFT_START, SHIFT_START + n)
-    full = np.stack([face_attrs(seed, i) for i in idx]) if n else np.zeros((0, len(ATTRIBUTES)), np.float32)
-    images, masks = render_faces([shifted_params(face_params(seed, i)) for i in idx], full, size)
-    cols = [ATTRIBUTES.index(a) for a in attr_names]
-    return FaceTensors(images, torch.from_numpy(full[:, cols]), tuple(attr_names), [synth_name(seed, i, a) for i, a in zip(idx, full)],
-                       torch.tensor(list(idx)), masks[:, cols].contiguous())
-
 def parse_checkpoints(checkpoints: dict | None) -> dict[tuple[str, str], Path]:
     "{(method, attribute): Path} from {'method:attribute' or (method, attribute): path}, refusing unknown names."
     out = {}

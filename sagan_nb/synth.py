@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from pathlib import Path
+from dataclasses import replace
 import numpy as np
 import torch
 from .faces import ATTRIBUTES, FaceTensors, atomic_path
@@ -13,8 +14,9 @@ from .celeba import load_celeba
 from .render import attr_vector, face_params, render_faces
 
 # %% auto 0
-__all__ = ['SPLIT_START', 'SPLIT_N', 'MASK_COLORS', 'face_attrs', 'synth_name', 'parse_synth_name', 'synth_tensors',
-           'counterfactual', 'load_faces', 'overlay_masks', 'synth_title', 'show_synth', 'save_demo_grid']
+__all__ = ['SHIFT_START', 'SPLIT_START', 'SPLIT_N', 'MASK_COLORS', 'face_attrs', 'synth_name', 'parse_synth_name',
+           'synth_tensors', 'counterfactual', 'shifted_params', 'shifted_faces', 'load_faces', 'overlay_masks',
+           'synth_title', 'show_synth', 'save_demo_grid']
 
 # %% ../nbs/01_synth.ipynb 5
 def _probs(p, attr_names=ATTRIBUTES) -> np.ndarray:
@@ -87,6 +89,22 @@ def counterfactual(ft: FaceTensors, attribute: str, value) -> torch.Tensor:
     return render_faces([face_params(s, i) for s, i in zip(seeds, idx)], full, ft.size)[0]
 
 # %% ../nbs/01_synth.ipynb 14
+def shifted_params(p):
+    "The photo of face `p` taken differently (smaller and lower in the frame, more tilt, harder side light)."
+    return replace(p, scale=p.scale * 0.82, cy=p.cy + 0.07, roll=p.roll * 1.6, light_strength=min(0.45, p.light_strength + 0.15))
+
+SHIFT_START = 3_000_000                      # the shifted faces' indices: disjoint from every synthetic split
+
+def shifted_faces(n: int, size: int = 128, seed: int = 0, attr_names=ATTRIBUTES) -> FaceTensors:
+    "`n` unseen synthetic faces under `shifted_params`: the embedded stand-in for LFW (Fig. 9), with masks."
+    idx = range(SHIFT_START, SHIFT_START + n)
+    full = np.stack([face_attrs(seed, i) for i in idx]) if n else np.zeros((0, len(ATTRIBUTES)), np.float32)
+    images, masks = render_faces([shifted_params(face_params(seed, i)) for i in idx], full, size)
+    cols = [ATTRIBUTES.index(a) for a in attr_names]
+    return FaceTensors(images, torch.from_numpy(full[:, cols]), tuple(attr_names), [synth_name(seed, i, a) for i, a in zip(idx, full)],
+                       torch.tensor(list(idx)), masks[:, cols].contiguous())
+
+# %% ../nbs/01_synth.ipynb 17
 SPLIT_START = {'train': 0, 'val': 1_000_000, 'test': 2_000_000}   # first index of each synthetic split
 SPLIT_N = {'train': 2000, 'val': 500, 'test': 500}                 # default sizes
 
@@ -100,7 +118,7 @@ def load_faces(data_root=None, split: str = 'train', attrs=ATTRIBUTES, size: int
         return synth_tensors(n, size=size, seed=seed, attr_names=attrs, start=SPLIT_START[split], **kw)
     return load_celeba(data_root, split, attributes=attrs, size=size, limit=n, **kw)
 
-# %% ../nbs/01_synth.ipynb 18
+# %% ../nbs/01_synth.ipynb 21
 MASK_COLORS = {'Eyeglasses': (0.12, 0.47, 0.71), 'Mouth_Slightly_Open': (1.0, 0.5, 0.05),
                'Smiling': (0.17, 0.63, 0.17), 'No_Beard': (0.84, 0.15, 0.16)}
 _SHORT = {'Eyeglasses': 'glasses', 'Mouth_Slightly_Open': 'open', 'Smiling': 'smile'}

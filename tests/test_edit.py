@@ -10,7 +10,8 @@ from sagan_nb.synth import synth_tensors
 from sagan_nb.config import ConfigMismatchError, TrainConfig, export_generator, load_generator
 from sagan_nb.train import Trainer
 import sagan_nb.devices as devices
-from sagan_nb.edit import Editor, EditResult, edit, editor_widget
+from sagan_nb.edit import Editor, EditResult, edit
+from sagan_nb.widgets import editor_widget
 from sagan_nb.devices import resolve_precision
 from sagan_nb.faces import to_uint8
 

@@ -6,7 +6,8 @@ import pytest, torch
 from sagan_nb.faces import to_float, ATTRIBUTES
 from sagan_nb.config import method_config, load_checkpoint, ConfigMismatchError, ARCH_KEYS
 from sagan_nb.budgets import BUDGETS
-from sagan_nb.experiments import (FIGURES, Study, train_models, shifted_faces, with_judged_attributes, comparison_table,
+from sagan_nb.synth import shifted_faces
+from sagan_nb.experiments import (FIGURES, Study, train_models, with_judged_attributes, comparison_table,
                                   figures_dir)
 
 ROOT = Path(__file__).resolve().parents[1]
