@@ -11,14 +11,10 @@ torch.set_num_threads(1)
 def pytest_configure(config):
     config.addinivalue_line('markers', 'gpu: needs CUDA; skipped on CPU-only machines')
     config.addinivalue_line('markers', 'slow: minutes of CPU; runs in CI')
-    config.addinivalue_line('markers', 'long: a quarter of an hour or more of CPU on real faces; '
-                                       'only with SAGAN_NB_LONG=1 (not in CI, which must stay under 20 minutes)')
 
 def pytest_collection_modifyitems(config, items):
-    long = pytest.mark.skip(reason='a long real-face run: set SAGAN_NB_LONG=1 to run it')
     gpu = pytest.mark.skip(reason='needs a CUDA GPU')
     for it in items:
-        if 'long' in it.keywords and os.environ.get('SAGAN_NB_LONG') != '1': it.add_marker(long)
         if 'gpu' in it.keywords and not torch.cuda.is_available(): it.add_marker(gpu)
 
 @pytest.fixture(scope='session')

@@ -1,4 +1,4 @@
-"The CPU recipe on real CelebA faces (issue 12): it must open the mask where the attribute is, early. Slow: minutes."
+"The CPU recipe on real CelebA faces (issue 12): it must open the mask where the attribute is, early. Slow: ~15 minutes."
 import pytest, torch
 from sagan_nb.faces import to_float
 from sagan_nb.celeba import load_celeba
@@ -10,7 +10,7 @@ from sagan_nb.train import Trainer
 @pytest.mark.slow
 def test_celeba_cpu_recipe_opens_the_mask_where_the_attribute_is(data_root, tmp_path):
     """`celeba-cpu` for Smiling, 150 iterations (the warm-ups and 150 iterations, and a judge trained on 4,000 faces:
-    about 7 minutes of one idle core):
+    870 s of one core in a dry run of CI, the longest test there):
     the mask on faces of people it never saw is ≥ 3× larger inside the mouth box than outside, and the edits are
     judged flipped more often than the inputs. Measured with the same configuration (tools/real_faces.py, run
     smile_w10): at iteration 150 inside 0.132, outside 0.030 (4.4×; 2.9-6.3× from 50 to 250 but 1.6× at 200); judged
