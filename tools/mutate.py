@@ -22,7 +22,7 @@ MUTATIONS = {   # name: (what goes wrong, file, correct text, wrong text)
            'loss=adv + lambda_gp * gp + cls_loss', 'loss=adv + cls_loss'),
     'M3': ("G's attribute loss against c_g instead of the target", 'losses.py',
            'cls_loss = attribute_bce(cls, c_target)', 'cls_loss = attribute_bce(cls, c_real)'),
-    'M4': ('λ2 100 → 1', 'train.py',
+    'M4': ('λ2 100 → 1', 'config.py',
            'lambda_id: float = 100.0', 'lambda_id: float = 1.0'),
     'M5': ('the SAN given the attribute channel', 'models.py',
            'b = self.san(x)', 'b = self.san(with_attribute(x[:, :2], c))'),
