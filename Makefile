@@ -28,8 +28,9 @@ check-export: $(STAMP)
 nbtest: $(STAMP)
 	OMP_NUM_THREADS=1 .venv/bin/nbdev_test --n_workers 2 --timing
 
+# Both cores: two pytest workers, one thread each, a test file to a worker (its module fixtures are built once).
 pytest: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest tests --durations=12 -ra
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests -n 2 --dist loadfile --durations=12 -ra
 
 test: check-export nbtest pytest
 
