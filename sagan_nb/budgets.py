@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .config import TrainConfig, method_config, METHODS
 
 # %% auto 0
-__all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'BUDGETS', 'Budget', 'get_budget']
+__all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'NODOTS', 'BUDGETS', 'Budget', 'get_budget']
 
 # %% ../nbs/09a_budgets.ipynb 5
 METHOD_ORDER = ('cyclegan', 'stargan', 'resgan', 'sagan')            # the column order of the paper's comparisons
@@ -40,6 +40,11 @@ class Budget:
         return method_config(method, attribute=attribute, **{'image_size': self.image_size, 'steps': self.steps[method],
                              **self.model, **self.per_method.get(method, {}), **over})
 
+# SaGAN's knobs on real faces at CPU scale (10_experiments: "Real faces", then "Edits, not dots"): the critic's attribute
+# head and the AMN warmed up, the attribute term x10; no transposed convolutions, smooth small masks, an attribute head
+# that sees blurred faces, the identity pass not shutting the mask, and the R1 critic (with n_critic=1)
+NODOTS = dict(d_cls_warmup=300, amn_warmup=300, d_cls_weight=10.0, san_resize=1, amn_resize=1, mask_tv=1.0, mask_l1=0.1,
+              cls_blur=1.0, id_mask_detach=1, r1_gamma=1.0)
 _TINY = dict(conv_dim=8, n_res=1, d_conv_dim=16, batch_size=16, lr=2e-3, log_every=25, sample_every=10**9, ckpt_every=100)
 _CRITIC = {m: METHODS[m].toy for m in METHOD_ORDER}              # each method's own overrides at the toy budgets
 BUDGETS = {
@@ -49,12 +54,12 @@ BUDGETS = {
     # the same CPU time for every method (see below): SaGAN's 500 updates and AMN warm-up
     'cpu': Budget('cpu', steps=dict(sagan=500, stargan=600, cyclegan=1000, resgan=1250), model=_TINY,
                   per_method={**_CRITIC, 'sagan': dict(n_critic=3, hparams={'amn_warmup': 500})}),
-    # real CelebA on a 2-core CPU: 64 px, widths 16, the paper's losses, lr and critic steps, plus three knobs (see "Real faces")
+    # real CelebA on a 2-core CPU: 64 px, widths 16, the paper's losses and lr, the knobs of `NODOTS` (see "Edits, not dots")
     # its figures: the shipped SaGAN models beside StarGAN trained at the same size (CycleGAN and ResGAN: not measured)
     'celeba-cpu': Budget('celeba-cpu', image_size=64, n_train=None, n_test=300, n_show=6,
                          steps=dict(sagan=1000, stargan=1000, cyclegan=1000, resgan=1000),
                          model=dict(conv_dim=16, d_conv_dim=16, log_every=25, sample_every=10**9, ckpt_every=50),
-                         per_method={'sagan': dict(hparams={'d_cls_warmup': 300, 'amn_warmup': 300, 'd_cls_weight': 10.0})},
+                         per_method={'sagan': dict(n_critic=1, hparams=NODOTS)},
                          clf_epochs=15, workers=2, methods=('stargan', 'sagan'), shipped=('sagan',)),
     'full': Budget('full', image_size=128, n_train=None, n_test=2000, n_show=8, steps=dict.fromkeys(METHOD_ORDER, 200_000),
                    model=dict(log_every=100, sample_every=5000, ckpt_every=5000), clf_epochs=20, people=(2000, 10),

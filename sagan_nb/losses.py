@@ -10,7 +10,7 @@ from torch import nn
 from .models import GenOutput
 
 # %% auto 0
-__all__ = ['critic_score', 'gradient_penalty', 'attribute_bce', 'd_loss', 'g_loss']
+__all__ = ['critic_score', 'gradient_penalty', 'attribute_bce', 'd_loss', 'g_loss', 'mask_tv', 'r1_penalty', 'r1_d_loss']
 
 # %% ../nbs/03_losses.ipynb 5
 def critic_score(src: torch.Tensor) -> torch.Tensor:
@@ -51,16 +51,52 @@ def d_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.T
 
 # %% ../nbs/03_losses.ipynb 13
 def g_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, c_real: torch.Tensor, c_target: torch.Tensor,
-           lambda_rec: float = 20.0, lambda_id: float = 100.0) -> tuple[dict[str, torch.Tensor], GenOutput]:
-    "𝓛_G = −E[D(Î)] + BCE(D_cls(Î), c) + λ₁‖I − G(Î, c_g)‖₁ + λ₂‖I − G(I, c_g)‖₁. Returns (terms, the edit)."
+           lambda_rec: float = 20.0, lambda_id: float = 100.0, adv_loss: str = 'wgan',
+           id_mask_grad: bool = True) -> tuple[dict[str, torch.Tensor], GenOutput]:
+    """𝓛_G = −E[D(Î)] + BCE(D_cls(Î), c) + λ₁‖I − G(Î, c_g)‖₁ + λ₂‖I − G(I, c_g)‖₁. Returns (terms, the edit).
+    Not the paper's (see "Knobs" below): `adv_loss='logistic'` (softplus(−D(Î)), for the R1 critic), `id_mask_grad=False`
+    (the identity pass blends with the mask detached, so λ₂ trains the AMN and cannot shut the mask)."""
     b = len(real)
     both = G(torch.cat([real, real]), torch.cat([c_target, c_real]))
     edit = GenOutput(*(t[:b] for t in both))
     src, cls = D(edit.edited)
-    adv = -critic_score(src).float().mean()
+    s = critic_score(src).float()
+    adv = F.softplus(-s).mean() if adv_loss == 'logistic' else -s.mean()
     cls_loss = attribute_bce(cls, c_target)
     rec = (real - G(edit.edited, c_real).edited).abs().float().mean()
-    idt = (real - both.edited[b:]).abs().float().mean()
+    if id_mask_grad: same = both.edited[b:]
+    else: m = both.mask[b:].detach(); same = both.amn[b:] * m + real * (1 - m)
+    idt = (real - same).abs().float().mean()
     mask = edit.mask.detach().float()
     return dict(loss=adv + cls_loss + lambda_rec * rec + lambda_id * idt, g_adv=adv, g_cls=cls_loss,
                 g_rec=rec, g_id=idt, mask_mean=mask.mean(), mask_area=(mask > 0.5).float().mean()), edit
+
+# %% ../nbs/03_losses.ipynb 17
+def mask_tv(mask: torch.Tensor) -> torch.Tensor:
+    "TV(b): the mean squared difference of vertically and of horizontally neighbouring mask values, summed; [B,1,H,W]."
+    m = mask.float()
+    return (m[..., 1:, :] - m[..., :-1, :]).pow(2).mean() + (m[..., :, 1:] - m[..., :, :-1]).pow(2).mean()
+
+def r1_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    "E[‖∇ₓ D(x)‖²] for per-face `scores` [B] of real `inputs` (which must require grad): Mescheder et al.'s R1."
+    grad, = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(1).mean()
+
+def r1_d_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.Tensor,
+              gamma: float = 1.0) -> dict[str, torch.Tensor]:
+    "𝓛_D = softplus(−D(I)) + softplus(D(Î)) + γ/2·R1 + BCE(D_cls(I), c_g): the logistic critic with the R1 penalty."
+    fake, dev = fake.detach(), real.device.type
+    real = real.detach().requires_grad_(True)
+    if dev in ('cpu', 'cuda') and torch.is_autocast_enabled(dev):   # the penalty's double backward in float32
+        with torch.autocast(dev, enabled=False): src_r, cls = D(real.float())
+        src_f = D(fake)[0]
+    else:
+        src, cls_all = D(torch.cat([real, fake]))
+        src_r, src_f, cls = src[:len(real)], src[len(real):], cls_all[:len(real)]
+    s_r, s_f = critic_score(src_r).float(), critic_score(src_f).float()
+    adv = F.softplus(-s_r).mean() + F.softplus(s_f).mean()
+    r1 = r1_penalty(s_r, real)
+    cls_loss = attribute_bce(cls, c_real)
+    acc = ((cls.detach() > 0).float() == c_real).float().mean()
+    return dict(loss=adv + gamma / 2 * r1 + cls_loss, d_adv=adv, d_gp=r1, d_cls=cls_loss,
+                d_wdist=(s_r - s_f).mean().detach(), d_acc=acc)

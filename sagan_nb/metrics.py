@@ -19,9 +19,10 @@ from .models import GenOutput
 from .devices import resolve_device
 
 # %% auto 0
-__all__ = ['DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce', 'train_attribute_classifier', 'predict_attributes',
+__all__ = ['DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce', 'lowpass', 'train_attribute_classifier', 'predict_attributes',
            'classifier_accuracy', 'edit_accuracy', 'save_classifier', 'load_classifier', 'plot_metrics', 'psnr',
-           'region_change', 'mask_iou', 'mask_roughness', 'edit_metrics', 'realism_test', 'metrics_table']
+           'region_change', 'mask_iou', 'mask_roughness', 'speckle', 'soft_window', 'attribute_pairs', 'zoom_grid',
+           'edit_metrics', 'snapshot_score', 'realism_test', 'metrics_table']
 
 # %% ../nbs/08_metrics.ipynb 6
 class _AvgMaxPool(nn.Module):
@@ -42,6 +43,7 @@ class AttributeClassifier(nn.Module):
         for i, o in zip(chans[:-1], chans[1:]): layers += blk(i, o, 2)
         self.features, self.pool, self.head = nn.Sequential(*layers), _AvgMaxPool(), nn.Linear(2 * chans[-1], n_attrs)
         self.n_attrs, self.width, self.n_down, self.attr_names = n_attrs, width, n_down, names
+        self.lowpass_p = 0.0            # the share of low-passed faces it was trained on (`train_attribute_classifier`)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "Logits [B, n_attrs] for float images [B,3,H,W] in [-1, 1]."
@@ -78,10 +80,17 @@ def fit_bce(net: nn.Module, n: int, batch: Callable, epochs: int, bs: int, lr: f
         history.append(tot / n)
     return history
 
+def lowpass(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    "A `factor`× down-up of images [N,C,H,W]: block means, then bilinear back to H×W (float32)."
+    h, w = x.shape[-2:]
+    if h % factor or w % factor: raise ValueError(f"images {h}×{w} do not divide into {factor}×{factor} blocks")
+    return F.interpolate(F.avg_pool2d(x.float(), factor), size=(h, w), mode='bilinear', align_corners=False)
+
 def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 64, lr: float = 1e-2, seed: int = 0,
-                               progress: bool = False, width: int = 16, flip: bool = True, device=None
-                               ) -> AttributeClassifier:
-    "Train the judge on `faces` (multi-label BCE over `faces.attr_names`, Adam + one-cycle); returned in eval mode."
+                               progress: bool = False, width: int = 16, flip: bool = True, device=None,
+                               lowpass_p: float = 0.0) -> AttributeClassifier:
+    """Train the judge on `faces` (multi-label BCE over `faces.attr_names`, Adam + one-cycle); returned in eval mode.
+    `lowpass_p`: the share of faces shown to it `lowpass`ed (a judge of low-passed edits must have seen such faces)."""
     if len(faces) == 0: raise ValueError("cannot train an attribute classifier on 0 faces")
     if epochs < 1 or bs < 1: raise ValueError(f"need epochs >= 1 and bs >= 1, got {epochs}, {bs}")
     dev = _resolve_device(device)
@@ -94,8 +103,12 @@ def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 6
         if flip:
             f = (torch.rand(len(j), generator=g) < 0.5).to(dev)
             x = torch.where(f[:, None, None, None], x.flip(-1), x)
+        if lowpass_p > 0:
+            f = (torch.rand(len(j), generator=g) < lowpass_p).to(dev)
+            x = torch.where(f[:, None, None, None], lowpass(x), x)
         return x, y_all[j].to(dev)
     clf.history = fit_bce(clf, len(faces), batch, epochs, bs, lr, g, progress, 'attribute classifier')
+    clf.lowpass_p = float(lowpass_p)
     return clf.eval()
 
 # %% ../nbs/08_metrics.ipynb 8
@@ -144,6 +157,7 @@ def edit_accuracy(clf: nn.Module, edited: torch.Tensor, attribute: str, target, 
 def save_classifier(clf: AttributeClassifier, path: str | Path) -> Path:
     "Write the judge (its shape, attribute names and weights) to `path`."
     return save_atomic(dict(format='sagan_nb.AttributeClassifier/1', n_attrs=clf.n_attrs, width=clf.width,
+                            lowpass_p=float(getattr(clf, 'lowpass_p', 0.0)),
                             n_down=clf.n_down, attr_names=list(clf.attr_names), state=clf.state_dict()), path)
 
 def load_classifier(path: str | Path, device='cpu') -> AttributeClassifier:
@@ -155,11 +169,12 @@ def load_classifier(path: str | Path, device='cpu') -> AttributeClassifier:
     if not isinstance(d, dict) or d.get('format') != 'sagan_nb.AttributeClassifier/1':
         raise ValueError(f"{path} is not an attribute classifier written by save_classifier")
     clf = AttributeClassifier(d['n_attrs'], d['width'], d['n_down'], d['attr_names'])
+    clf.lowpass_p = float(d.get('lowpass_p', 0.0))
     clf.load_state_dict(d['state'])
     return clf.to(device).eval()
 
 # %% ../nbs/08_metrics.ipynb 16
-_UNIT_METRICS = ('acc', 'acc_add', 'acc_remove', 'acc_inputs', 'mask_iou')      # numbers in [0, 1]
+_UNIT_METRICS = ('acc', 'acc_add', 'acc_remove', 'acc_inputs', 'acc_lp', 'acc_lp_add', 'acc_lp_remove', 'acc_lp_inputs', 'speckle', 'speckle_win', 'geo_acc', 'geo_acc_inputs', 'mask_iou')      # numbers in [0, 1]
 
 def plot_metrics(rows: Sequence[dict], metric: str = 'acc', ax=None, title: str | None = None):
     "Grouped bars of `metric`: one group per attribute, one bar per method; returns the figure."
@@ -256,13 +271,77 @@ def mask_roughness(mask: torch.Tensor, eps: float = 1e-8) -> float:
     return ((b - avg).abs().mean() / b.mean().clamp(min=eps)).item()
 
 # %% ../nbs/08_metrics.ipynb 30
+def _binomial(r: torch.Tensor) -> torch.Tensor:
+    "[1,2,1]/4 down and across, edges wrapped."
+    for d in (-1, -2): r = (r.roll(1, d) + 2 * r + r.roll(-1, d)) / 4
+    return r
+
+def speckle(residual: torch.Tensor, per_image: bool = False, window: torch.Tensor | None = None, eps: float = 1e-12):
+    """The share of the energy of residuals [N,C,H,W] above the binomial low-pass: Σ‖r − Br‖² / Σ‖r‖² over the set (a
+    float), or per image ([N]; NaN where r = 0). 0 for a smooth change, 1 for a one-pixel checkerboard, 41/64 for lone dots.
+    `window` ([H,W] or [N,H,W], e.g. `soft_window`) weighs the residual first: the speckle around the attribute only."""
+    r = torch.as_tensor(residual).double()
+    if r.ndim != 4: raise ValueError(f"residual must be [N,C,H,W], got {tuple(r.shape)}")
+    if window is not None:
+        w = torch.as_tensor(window).double()
+        r = r * (w[None, None] if w.ndim == 2 else w[:, None])
+    hi, tot = (r - _binomial(r)).pow(2).flatten(1).sum(1), r.pow(2).flatten(1).sum(1)
+    if per_image: return torch.where(tot > eps, hi / tot.clamp(min=eps), torch.full_like(tot, float('nan'))).float()
+    return (hi.sum() / tot.sum()).item() if tot.sum() > eps else float('nan')
+
+def soft_window(region: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """A smooth window around a bool `region` ([H,W] or [N,H,W]): the region blurred by a Gaussian of `sigma` pixels
+    (default size/21: 3 px at 64) and scaled to a maximum of 1; it adds almost no high frequencies of its own."""
+    b = torch.as_tensor(region).float()
+    two = b.ndim == 2
+    b = b[None, None] if two else b[:, None]
+    sigma = sigma or b.shape[-1] / 21
+    rad = max(1, int(3 * sigma)); k = torch.exp(-torch.arange(-rad, rad + 1.) ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+    b = F.conv2d(F.pad(b, (rad, rad, 0, 0)), k.view(1, 1, 1, -1)); b = F.conv2d(F.pad(b, (0, 0, rad, rad)), k.view(1, 1, -1, 1))
+    b = b / b.flatten(1).amax(1).clamp(min=1e-12)[:, None, None, None]
+    return b[0, 0] if two else b[:, 0]
+
+def attribute_pairs(faces: FaceTensors, attribute: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    "Indices (without, with) of pairs of photos of one person (`faces.identities`) that differ in `attribute`: one pair per person."
+    if faces.identities is None: raise ValueError("these faces have no identities: attribute_pairs needs two photos of one person")
+    col, ids = faces.attr_index(attribute), np.asarray(faces.identities)
+    a, off, on = faces.attrs[:, col].numpy(), [], []
+    for p in np.unique(ids):
+        i = np.flatnonzero(ids == p)
+        if a[i].min() == 0 and a[i].max() == 1: off.append(i[a[i] == 0][0]); on.append(i[a[i] == 1][0])
+        if limit is not None and len(on) >= limit: break
+    return torch.as_tensor(off, dtype=torch.long), torch.as_tensor(on, dtype=torch.long)
+
+# %% ../nbs/08_metrics.ipynb 34
+def zoom_grid(x: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor | None = None, zoom: int = 4,
+              box: tuple[int, int, int, int] | None = None, gap: int = 2) -> np.ndarray:
+    """uint8 [H,W,3]: a row per face of input | edit | mask | 3·|residual|, each `zoom`× nearest-neighbour; `box` =
+    (y0, y1, x0, x1) crops every panel first. Images in [-1, 1], masks [N,1,H,W] in [0, 1]."""
+    _check_pair(x, edited)
+    if zoom < 1: raise ValueError(f"zoom must be >= 1, got {zoom}")
+    x, y = x.detach().float().cpu(), edited.detach().float().cpu()
+    cols = [(x + 1) / 2, (y + 1) / 2]
+    if mask is not None: cols.append(mask.detach().float().cpu().expand_as(x))
+    cols.append((3 * (y - x).abs().mean(1, keepdim=True) / 2).expand_as(x))
+    if box is not None: cols = [c[..., box[0]:box[1], box[2]:box[3]] for c in cols]
+    cols = [c.clamp(0, 1).repeat_interleave(zoom, -1).repeat_interleave(zoom, -2) for c in cols]
+    n, _, h, w = cols[0].shape
+    out = torch.ones(3, n * (h + gap) - gap, len(cols) * (w + gap) - gap)
+    for i in range(n):
+        for j, c in enumerate(cols): out[:, i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = c[i]
+    return (out * 255).round().byte().permute(1, 2, 0).numpy()
+
+# %% ../nbs/08_metrics.ipynb 37
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64,
-                 identity: Callable | None = None, identity_n: int = 200) -> dict:
+                 identity: Callable | None = None, identity_n: int = 200, geometric: Callable | None = None,
+                 geometric_n: int = 1000) -> dict:
     """Flip `attribute` on every face with `edit_fn(x, c_target) -> edited` (float [-1,1], or a `GenOutput`) and measure
     the edits. `embed`: a similarity embedder (`id_sim`); `identity`: a distance judge such as `DlibFaceEmbedder` (its
-    `threshold`), on the first `identity_n` faces: mean distance `id_dist` and the share judged the same person."""
+    `threshold`), on the first `identity_n` faces: mean distance `id_dist` and the share judged the same person;
+    `geometric`: a second judge `geometric(images, attribute) -> probabilities [N]` (e.g. `geometry.MouthJudge`), on the
+    first `geometric_n` faces (`geo_acc`, `geo_acc_inputs`)."""
     col = faces.attr_index(attribute)
     _attr_col(clf, attribute)
     if len(faces) == 0: raise ValueError("no faces to edit")
@@ -283,19 +362,36 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
     out = dict(attribute=attribute, n=len(faces), acc=edit_accuracy(clf, y, attribute, target),
                acc_add=edit_accuracy(clf, y[on], attribute, 1), acc_remove=edit_accuracy(clf, y[~on], attribute, 0),
                acc_inputs=edit_accuracy(clf, x, attribute, target))
+    if getattr(clf, 'lowpass_p', 0) > 0:                      # only a judge that has seen low-passed faces judges them
+      yl = torch.cat([lowpass(y[i:i + 512]) for i in range(0, len(y), 512)])
+      out.update(acc_lp=edit_accuracy(clf, yl, attribute, target), acc_lp_add=edit_accuracy(clf, yl[on], attribute, 1),
+               acc_lp_remove=edit_accuracy(clf, yl[~on], attribute, 0),
+               acc_lp_inputs=edit_accuracy(clf, torch.cat([lowpass(x[i:i + 512]) for i in range(0, len(x), 512)]), attribute, target))
+    out['speckle'] = speckle(y - x)
     if regions is not None: region, out['region'] = regions, 'given'
     elif faces.masks is not None: region, out['region'] = faces.masks[:, col], 'masks'
     else: region, out['region'] = attribute_region(attribute, faces.size), 'landmark box'
     out.update(region_change(x, y, region))
+    out['speckle_win'] = speckle(y - x, window=soft_window(_as_region(region, x)))   # around the attribute only
     if masks: out['mask_iou'] = mask_iou(torch.cat(masks), faces.masks[:, col])
     if embed is not None: out['id_sim'] = identity_similarity(embed, x, y).mean().item()
     if identity is not None:
         k = min(len(x), identity_n)
         d = identity_distance(identity, x[:k], y[:k])
         out.update(id_dist=d.mean().item(), same_person=(d < identity.threshold).float().mean().item(), n_id=k)
+    if geometric is not None:
+        k = min(len(x), geometric_n)
+        hit = lambda im: ((geometric(im[:k], attribute) > 0.5).float() == (target[:k] > 0.5).float()).float().mean().item()
+        out.update(geo_acc=hit(y), geo_acc_inputs=hit(x), n_geo=k)
     return out
 
-# %% ../nbs/08_metrics.ipynb 34
+# %% ../nbs/08_metrics.ipynb 41
+def snapshot_score(row: dict, speckle_ref: float, tolerance: float = 1.5) -> float:
+    "(acc_lp_add + acc_lp_remove)/2 − max(0, speckle_win / (tolerance·speckle_ref) − 1), from an `edit_metrics` row."
+    over = max(0.0, row['speckle_win'] / (tolerance * speckle_ref) - 1)
+    return (row['acc_lp_add'] + row['acc_lp_remove']) / 2 - over
+
+# %% ../nbs/08_metrics.ipynb 44
 def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                  width: int = 16, device=None) -> dict[str, float]:
     "Held-out accuracy of a small CNN trained to tell `edited` faces from `real` ones (others'): 0.5 = indistinguishable."
@@ -317,8 +413,8 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
     return dict(realism_acc=hit.mean().item(), realism_acc_real=hit[y_te < 0.5].mean().item(),
                 realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
 
-# %% ../nbs/08_metrics.ipynb 37
-DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
+# %% ../nbs/08_metrics.ipynb 47
+DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'acc_lp', 'speckle', 'speckle_win', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
 _FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim', 'id_dist', 'same_person')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 
 def _fmt(key: str, v) -> str:

@@ -45,9 +45,9 @@ class EncoderDecoder(nn.Sequential):
         layers += [nn.Conv2d(d, out_ch, 7, 1, 3, bias=True), out_act]
         super().__init__(*layers)
 
-def AMN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4) -> EncoderDecoder:
+def AMN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4, resize_up: bool = False) -> EncoderDecoder:
     "Attribute manipulation network: RGB + one attribute channel → RGB in [-1, 1]."
-    return EncoderDecoder(3 + 1, 3, nn.Tanh(), conv_dim, n_down, n_res)
+    return EncoderDecoder(3 + 1, 3, nn.Tanh(), conv_dim, n_down, n_res, resize_up)
 
 def SAN(conv_dim: int = 32, n_down: int = 3, n_res: int = 4, resize_up: bool = False) -> EncoderDecoder:
     "Spatial attention network: RGB → one-channel mask in [0, 1]."
@@ -64,11 +64,13 @@ def with_attribute(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, c.reshape(-1, 1, 1, 1).to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])], 1)
 
 class Generator(nn.Module):
-    """SaGAN's generator: the AMN draws the attribute, the SAN's mask decides where it is used. `san_resize` (not the
-    paper's; SaGAN's hparam of that name): the SAN upsamples by resize-convolution instead of deconvolution."""
-    def __init__(self, conv_dim: int = 32, n_down: int = 3, n_res: int = 4, san_resize: bool = False):
+    """SaGAN's generator: the AMN draws the attribute, the SAN's mask decides where it is used. `san_resize` and
+    `amn_resize` (not the paper's; SaGAN's hparams of those names): the SAN or the AMN upsamples by resize-convolution
+    instead of deconvolution."""
+    def __init__(self, conv_dim: int = 32, n_down: int = 3, n_res: int = 4, san_resize: bool = False,
+                 amn_resize: bool = False):
         super().__init__()
-        self.amn, self.san = AMN(conv_dim, n_down, n_res), SAN(conv_dim, n_down, n_res, san_resize)
+        self.amn, self.san = AMN(conv_dim, n_down, n_res, amn_resize), SAN(conv_dim, n_down, n_res, san_resize)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> GenOutput:
         "`x` [B,3,H,W] in [-1, 1]; `c` [B] (or [B,1]) target attribute values in {0, 1}."

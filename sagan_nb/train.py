@@ -10,18 +10,19 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+import torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .faces import FaceTensors, to_float, save_atomic, write_text_atomic, atomic_path
 from .models import Generator, Discriminator, init_weights, with_attribute
-from .losses import attribute_bce, d_loss, g_loss
+from .losses import attribute_bce, d_loss, g_loss, mask_tv, r1_d_loss
 from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, get_method, load_checkpoint,
                              Method, NonFiniteLossError, register_method, TrainConfig)
 from .devices import resolve_device
 
 # %% auto 0
-__all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'sagan_d_step', 'sagan_g_step', 'sagan_amn_warmup',
-           'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer', 'plot_history']
+__all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'LowPassAttribute', 'sagan_d_step', 'sagan_g_step',
+           'sagan_amn_warmup', 'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer', 'plot_history']
 
 # %% ../nbs/04_train.ipynb 6
 def setup_distributed() -> tuple[int, int]:
@@ -55,20 +56,55 @@ def _resolve_device(cfg: TrainConfig) -> torch.device:
 
 # %% ../nbs/04_train.ipynb 14
 LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',
-            'mask_mean', 'mask_area')    # SaGAN's; every method names its own (`Method.log_keys`)
+            'mask_mean', 'mask_area', 'mask_tv')    # SaGAN's; every method names its own (`Method.log_keys`)
+
+class LowPassAttribute(nn.Module):
+    """The critic seen through hparam `cls_blur=σ` (0 in the paper): its real/fake head judges `x` as it is, its attribute
+    head judges `x` blurred by a Gaussian of σ pixels, where a grid of dots is grey and a smile, an open mouth, glasses
+    or a beard still stand."""
+    def __init__(self, D: nn.Module, sigma: float):
+        super().__init__()
+        self.D, self.sigma = D, sigma
+        r = max(1, math.ceil(2 * sigma))
+        k = torch.exp(-torch.arange(-r, r + 1.) ** 2 / (2 * sigma ** 2))
+        self.register_buffer('k', k / k.sum(), persistent=False)
+
+    def blur(self, x: torch.Tensor) -> torch.Tensor:
+        "Separable Gaussian blur of [B,C,H,W], edges reflected."
+        r, c = len(self.k) // 2, x.shape[1]
+        k = self.k.to(x.dtype)
+        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode='reflect'), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        return F.conv2d(F.pad(x, (0, 0, r, r), mode='reflect'), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        src, cls = self.D(torch.cat([x, self.blur(x)]))
+        return src[:len(x)], cls[len(x):]
+
+def _critic(D: nn.Module, hp: dict) -> nn.Module:
+    return LowPassAttribute(D, hp['cls_blur']) if hp['cls_blur'] > 0 else D
 
 def sagan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
                  cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "SaGAN's critic objective 𝓛_D on faces `x` with labels `c`, against their edits to 1 − c (made without gradients)."
+    hp = SAGAN.hp(cfg)
     with torch.no_grad(): fake = G(x, 1 - c).edited
-    out = d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
-    w = SAGAN.hp(cfg)['d_cls_weight'] if cfg.hparams else 1.0
+    D = _critic(D, hp)
+    if hp['r1_gamma'] > 0: out = r1_d_loss(D, x, fake, c, hp['r1_gamma'])     # hparam r1_gamma (WGAN-GP in the paper)
+    else: out = d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
+    w = hp['d_cls_weight']
     if w != 1.0: out['loss'] = out['loss'] + (w - 1.0) * out['d_cls']    # hparam d_cls_weight (1 in the paper)
     return out
 
 def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    "SaGAN's generator objective 𝓛_G for flipping every face's attribute."
-    return g_loss(G, D, x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id)[0]
+    "SaGAN's generator objective 𝓛_G for flipping every face's attribute (+ the mask priors `mask_tv`, `mask_l1`)."
+    hp = SAGAN.hp(cfg)
+    out, edit = g_loss(G, _critic(D, hp), x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id,
+                       adv_loss='logistic' if hp['r1_gamma'] > 0 else 'wgan', id_mask_grad=not hp['id_mask_detach'])
+    tv = mask_tv(edit.mask)
+    if hp['mask_tv'] or hp['mask_l1']:
+        out['loss'] = out['loss'] + hp['mask_tv'] * tv + hp['mask_l1'] * edit.mask.float().mean()
+    out['mask_tv'] = tv.detach()
+    return out
 
 # %% ../nbs/04_train.ipynb 16
 def sagan_amn_warmup(t) -> None:
@@ -120,17 +156,21 @@ def sagan_warmup(t) -> None:
 # %% ../nbs/04_train.ipynb 18
 SAGAN = register_method(Method(
     'sagan', 'SaGAN',
-    build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res, bool(SAGAN.hp(cfg)['san_resize'])), cfg.init_std),
+    build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res, bool(SAGAN.hp(cfg)['san_resize']),
+                                               bool(SAGAN.hp(cfg)['amn_resize'])), cfg.init_std),
     build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
-    hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0, san_resize=0),
-    hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1)),
-    arch_hparams=('san_resize',),                                   # the SAN's upsampling (02_models): part of a checkpoint's identity
+    hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0, san_resize=0, amn_resize=0, mask_tv=0.0, mask_l1=0.0,
+                 cls_blur=0.0, id_mask_detach=0, r1_gamma=0.0),
+    hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1),
+                       amn_resize=(0, 1), mask_tv=(0.0, None), mask_l1=(0.0, None), cls_blur=(0.0, 8.0),
+                       id_mask_detach=(0, 1), r1_gamma=(0.0, None)),
+    arch_hparams=('san_resize', 'amn_resize'),                      # the nets' upsampling (02_models): part of a checkpoint's identity
     warmup=sagan_warmup, mask=True, g_cost=6.0,                      # two networks, each run three times per G step
     toy=dict(n_critic=3),
     plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')),
-                 ('reconstruction', ('g_rec', 'g_id')), ('attention mask', ('mask_mean', 'mask_area')))))
+                 ('reconstruction', ('g_rec', 'g_id')), ('attention mask', ('mask_mean', 'mask_area', 'mask_tv')))))
 
 # %% ../nbs/04_train.ipynb 20
 class Trainer:
@@ -346,7 +386,7 @@ def fit(self: Trainer, steps: int | None = None) -> dict:
     self._flush()
     return self.history
 
-# %% ../nbs/04_train.ipynb 48
+# %% ../nbs/04_train.ipynb 50
 def plot_history(h, smooth: int = 10, method: str | None = None):
     """The curves of a run, a panel per group of its method's `plot_groups`: `h` is a Trainer, a history dict (of
     `method`, SaGAN by default) or a run folder (log.json; the method from its checkpoint)."""

@@ -9,6 +9,7 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py ship NAME[@STEP] ...        # RUNS/NAME's last checkpoint (or snapshot) -> sagan_nb/weights/
     python tools/real_faces.py best NAME [MINUTES]         # the best judged snapshot (within MINUTES of training)
     python tools/real_faces.py record EVAL.json ...        # evaluate's rows -> nbs/measured table + the models' records
+    python tools/real_faces.py zoom OUT_DIR CHECKPOINT ... # 4x zoomed edits of paper-test faces (and mask+residual only)
 
 `train` logs, every 25 iterations, the attention mask on 256 paper-test faces (its mean, and its mean inside and
 outside the attribute's landmark box at CelebA's mean landmarks) and the change of the edit inside and outside that
@@ -70,13 +71,55 @@ def train(name, attr, total, over='{}'):
         print(json.dumps(row), flush=True)
 
 def judge_model():
-    from sagan_nb.metrics import train_attribute_classifier, save_classifier, load_classifier, classifier_accuracy
-    jp = RUNS / f'judge{SIZE}.pt'
+    """The one judge of every table (issue 23): trained on all train faces with half of them low-passed, so that it
+    judges edits and their low-passed copies alike; its accuracy on the paper-test faces, sharp and low-passed."""
+    from sagan_nb.metrics import (train_attribute_classifier, save_classifier, load_classifier, classifier_accuracy,
+                                  lowpass)
+    from sagan_nb.faces import FaceTensors, to_uint8
+    jp = RUNS / f'judge{SIZE}lp.pt'
     if not jp.exists():
-        clf = train_attribute_classifier(faces('train'), epochs=15, device='cpu')
-        (RUNS / f'judge{SIZE}.json').write_text(json.dumps(classifier_accuracy(clf, faces('test'))))
+        clf = train_attribute_classifier(faces('train'), epochs=15, device='cpu', lowpass_p=0.5)
+        te = faces('test')
+        from dataclasses import replace
+        te_lp = replace(te, images=to_uint8(lowpass(to_float_all(te.images))))
+        acc = classifier_accuracy(clf, te)
+        acc.update({f'{k}_lowpassed': v for k, v in classifier_accuracy(clf, te_lp).items()})
+        (RUNS / f'judge{SIZE}lp.json').write_text(json.dumps(acc))
         save_classifier(clf, jp)
-    return load_classifier(jp), json.loads((RUNS / f'judge{SIZE}.json').read_text())
+    return load_classifier(jp), json.loads((RUNS / f'judge{SIZE}lp.json').read_text())
+
+def to_float_all(u8):
+    from sagan_nb.faces import to_float
+    return torch.cat([to_float(u8[i:i + 1000]) for i in range(0, len(u8), 1000)])
+
+def geo_judge():
+    "The geometric judge (`sagan_nb.geometry.MouthJudge`), calibrated on the first 2,000 train faces; cached in RUNS."
+    import numpy as np
+    from sagan_nb.geometry import MouthJudge
+    p = RUNS / f'geo{SIZE}.json'
+    if not p.exists():
+        j = MouthJudge.fit(faces('train'), n=2000)
+        p.write_text(json.dumps(dict(mean=j.mean.tolist(), std=j.std.tolist(), weights={a: w.tolist() for a, w in j.weights.items()},
+                                     accuracy=j.accuracy(faces('test')))))
+    d = json.loads(p.read_text())
+    return MouthJudge(np.array(d['mean']), np.array(d['std']), {a: np.array(w) for a, w in d['weights'].items()}), d['accuracy']
+
+def speckle_reference():
+    """The speckle of real attribute differences: for each attribute, pairs of photos of one paper-test person that
+    differ in it (`attribute_pairs`), the speckle of (with − without); cached in RUNS."""
+    from sagan_nb.metrics import speckle, attribute_pairs, soft_window
+    from sagan_nb.celeba import attribute_region
+    p = RUNS / f'speckle_ref{SIZE}.json'
+    if not p.exists():
+        te, out = faces('test'), {}
+        for a in ('Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard'):
+            off, on = attribute_pairs(te, a)
+            d = to_float_all(te.images[on]) - to_float_all(te.images[off])
+            out[a] = dict(speckle=speckle(d), speckle_win=speckle(d, window=soft_window(attribute_region(a, SIZE))), pairs=len(on))
+        p.write_text(json.dumps(out))
+    return json.loads(p.read_text())
+
+GEO = ('Smiling', 'Mouth_Slightly_Open')
 
 def snapshot(f):
     from sagan_nb.config import TrainConfig, build_generator
@@ -86,21 +129,25 @@ def snapshot(f):
     return G.eval(), TrainConfig(**ck['config'])
 
 def judge(*names):
+    """Every 100-iteration snapshot on the first 1,000 paper-test faces: judged flip sharp and low-passed, speckle, and
+    (Smiling, Mouth_Slightly_Open) the geometric judge on the first 300 -> RUNS/NAME/judged_lp.jsonl."""
     from sagan_nb.metrics import edit_metrics
     clf, acc = judge_model()
-    print('judge accuracy on the paper-test faces', acc, flush=True)
+    geo, geo_acc = geo_judge()
+    print('judge accuracy on the paper-test faces', acc, 'geometric', geo_acc, flush=True)
     te = faces('test')
     te = te.subset(torch.arange(min(JUDGE_N, len(te))))              # the curves: the first 1,000 test faces
     for name in names:
         run = RUNS / name
         curve = {r['step']: r for r in jsonl(run / 'curve.jsonl')}
-        out = run / 'judged.jsonl'
+        out = run / 'judged_lp.jsonl'
         done = {r['step'] for r in jsonl(out)} if out.exists() else set()
         for f in sorted(run.glob('G_*.pt')):
             step = int(f.stem[2:])
             if step in done: continue
             G, cfg = snapshot(f)
-            with torch.no_grad(): m = edit_metrics(lambda x, t: G(x, t), te, cfg.attribute, clf, bs=250)
+            with torch.no_grad(): m = edit_metrics(lambda x, t: G(x, t), te, cfg.attribute, clf, bs=250,
+                                                   geometric=geo if cfg.attribute in GEO else None, geometric_n=300)
             row = dict(step=step, minutes=curve.get(step, {}).get('minutes'),
                        **{k: v for k, v in m.items() if isinstance(v, (int, float))})
             with open(out, 'a') as fh: fh.write(json.dumps(row) + '\n')
@@ -127,9 +174,11 @@ def rough(*names):
 def collect(out, *names):
     read = lambda p: jsonl(p) if p.exists() else []
     data = {n: dict(curve=read(RUNS / n / 'curve.jsonl'), judged=read(RUNS / n / 'judged.jsonl'), rough=read(RUNS / n / 'rough.jsonl'),
+                    judged_lp=read(RUNS / n / 'judged_lp.jsonl'),
                     config=torch.load(RUNS / n / 'checkpoint.pt', weights_only=True)['config']) for n in names}
-    jj = RUNS / f'judge{SIZE}.json'
-    Path(out).write_text(json.dumps(dict(runs=data, judge=json.loads(jj.read_text()) if jj.exists() else None), indent=0))
+    jj = RUNS / f'judge{SIZE}lp.json'
+    extra = dict(geometric=geo_judge()[1], speckle_real=speckle_reference()) if jj.exists() else {}
+    Path(out).write_text(json.dumps(dict(runs=data, judge=json.loads(jj.read_text()) if jj.exists() else None, **extra), indent=0))
 
 def evaluate(out, *checkpoints, n_id=400, n_real=2000):
     """Each model on the paper-test people: `edit_metrics` on all 4,995 faces (flip rate both ways, change inside and
@@ -140,7 +189,10 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
     from sagan_nb.identity import DlibFaceEmbedder, identity_distance
     from sagan_nb.config import load_generator
     from sagan_nb.faces import to_float
+    from sagan_nb.faces import to_uint8
     clf, acc = judge_model()
+    geo, geo_acc = geo_judge()
+    ref = speckle_reference()
     te = faces('test')
     ids = np.asarray(te.identities); people = np.unique(ids)
     half_a = np.isin(ids, people[::2]); a_idx, b_idx = np.flatnonzero(half_a), np.flatnonzero(~half_a)
@@ -150,12 +202,17 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
         col = te.attr_index(cfg.attribute)
         target = 1 - te.attrs[:, col].float()
         with torch.no_grad():
-            m = edit_metrics(lambda x, t: G(x, t), te, cfg.attribute, clf, bs=250)
+            m = edit_metrics(lambda x, t: G(x, t), te, cfg.attribute, clf, bs=250,
+                             geometric=geo if cfg.attribute in GEO else None, geometric_n=len(te))
             x = to_float(te.images)
             y = torch.cat([G(x[i:i + 250], target[i:i + 250]).edited for i in range(0, len(x), 250)])
         d = identity_distance(emb, x[:n_id], y[:n_id])
-        r = realism_test(to_float(te.images[b_idx[:n_real]]), y[a_idx[:n_real]])
+        y8 = to_float(to_uint8(y))                                    # the edits as 8-bit images, as a user saves them
+        r = realism_test(to_float(te.images[b_idx[:n_real]]), y8[a_idx[:n_real]])
         row = dict(checkpoint=str(ck), method=cfg.method, attribute=cfg.attribute, judge_acc=acc[cfg.attribute],
+                   judge_acc_lowpassed=acc[cfg.attribute + '_lowpassed'], speckle_real=ref[cfg.attribute]['speckle'],
+                   speckle_win_real=ref[cfg.attribute]['speckle_win'],
+                   geo_judge_acc=geo_acc.get(cfg.attribute),
                    **{k: v for k, v in m.items() if isinstance(v, (int, float))},
                    id_dist=d.mean().item(), same_person=(d < emb.threshold).float().mean().item(), n_id=n_id, **r)
         rows.append(row); print(json.dumps(row), flush=True)
@@ -193,11 +250,14 @@ def ship(*names):
         print(out, out.stat().st_size)
 
 def best(name, max_minutes=None):
-    "Print RUNS/NAME's snapshot with the best judged flip (of those within `max_minutes` of training, if given)."
-    rows = jsonl(RUNS / name / 'judged.jsonl')
+    "Print RUNS/NAME's snapshot with the best `metrics.snapshot_score` (of those within `max_minutes` of training, if given)."
+    rows = jsonl(RUNS / name / 'judged_lp.jsonl')
     ok = [r for r in rows if max_minutes is None or (r['minutes'] or 1e9) <= float(max_minutes)]
-    r = max(ok, key=lambda r: r['acc'])
-    print(RUNS / name / f"G_{r['step']:05d}.pt")
+    attr = torch.load(RUNS / name / 'checkpoint.pt', weights_only=True)['config']['attribute']
+    ref = speckle_reference()[attr]['speckle_win']
+    from sagan_nb.metrics import snapshot_score
+    r = max(ok, key=lambda r: snapshot_score(r, ref))
+    print(RUNS / name / f"G_{r['step']:05d}.pt", json.dumps({k: r.get(k) for k in ('acc', 'acc_lp', 'speckle', 'speckle_win', 'geo_acc')}))
 
 def record(*evaluations):
     """Each `evaluate` output (OUT.json) into nbs/measured/real_faces_table.json (one row per attribute, replaced) and
@@ -228,6 +288,29 @@ def record(*evaluations):
     if other: other_p.write_text(json.dumps([other[a] for a in order if a in other], indent=1))
     models_p.write_text(json.dumps(models, indent=1) + '\n')
 
+def zoom(out_dir, *checkpoints, n=6, first=0):
+    """Zoomed pictures (`metrics.zoom_grid`, 4x nearest-neighbour) of each model's edits of paper-test faces `first`..`first+n`:
+    OUT_DIR/NAME.png shows input | edit | mask | 3x residual (CelebA faces: keep them outside the repository);
+    OUT_DIR/NAME-residual.png shows the mask and residual only (no face pixels), for the README."""
+    from PIL import Image
+    from sagan_nb.metrics import zoom_grid
+    from sagan_nb.config import load_generator
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    te = faces('test'); x = to_float_all(te.images[first:first + n])
+    for ck in checkpoints:
+        ck = Path(ck)
+        G, cfg = load_generator(ck) if ck.parent.name == 'weights' else snapshot(ck)
+        c = te.attrs[first:first + n, te.attr_index(cfg.attribute)].float()
+        with torch.no_grad(): o = G(x, 1 - c)
+        name = ck.stem if ck.parent.name == 'weights' else f'{ck.parent.name}-{ck.stem}'
+        m = o.mask if o.mask is not None else torch.zeros_like(x[:, :1])
+        Image.fromarray(zoom_grid(x, o.edited, m)).save(out / f'{name}.png')
+        g = zoom_grid(x, o.edited, m)                                  # drop the two face columns: mask | residual
+        w = (g.shape[1] - 3 * 2) // 4
+        Image.fromarray(g[:, 2 * (w + 2):]).save(out / f'{name}-residual.png')
+        print(out / f'{name}.png', cfg.attribute, 'targets', c.tolist())
+
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
-    dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, best=best, record=record)[cmd](*args)
+    dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, best=best, record=record,
+         zoom=zoom)[cmd](*args)
