@@ -1,14 +1,17 @@
 """SaGAN as the paper states it, checked against the exported package: its constants as literals, its losses on cases
-worked by hand with asymmetric labels, and who sees the attribute. Each test here is the one that catches a plausible
-wrong implementation (`tools/mutate.py` applies eight of them; every one must fail this file or another fast test)."""
+worked by hand with asymmetric labels, the gradient penalty where WGAN-GP takes it, the weights the trainer hands to each
+term (SaGAN's and the three baselines'), who sees the attribute, and Eq. 7 at a photo's resolution. Each test here is
+the one that catches a plausible wrong implementation (`tools/mutate.py` applies them; every one must fail this file)."""
 import math
+import numpy as np
 import pytest, torch
 from torch import nn
-from sagan_nb.faces import ATTRIBUTES
-from sagan_nb.models import Generator, Discriminator, GenOutput, init_weights
+from sagan_nb.faces import ATTRIBUTES, FaceTensors
+from sagan_nb.models import Generator, Discriminator, GenOutput, ResidualBlock, init_weights
 from sagan_nb.losses import d_loss, g_loss
 from sagan_nb.config import TrainConfig, method_config, get_method
-from sagan_nb.train import SAGAN
+from sagan_nb.train import SAGAN, Trainer
+from sagan_nb.baselines import stargan_d_step
 from sagan_nb.budgets import BUDGETS
 
 # ---- the papers' numbers, written out ----------------------------------------------------------------------------
@@ -63,8 +66,20 @@ def test_networks_have_the_papers_widths():
     D = Discriminator(128, 32)
     assert [m.out_channels for m in D.main if isinstance(m, nn.Conv2d)] == [32, 64, 128, 256, 512, 1024]
     assert D.src.kernel_size == (3, 3) and D.cls.kernel_size == (2, 2)
+    assert [m.negative_slope for m in D.main if isinstance(m, nn.LeakyReLU)] == [0.01] * 6   # Table 2: Leaky ReLU 0.01
     src, cls = D(torch.zeros(1, 3, 128, 128))
     assert src.shape == (1, 1, 2, 2) and cls.shape == (1,)
+
+def test_residual_block_adds_its_body_to_its_input():
+    "x + body(x): with the body's convolutions zeroed (IN of zeros is its bias, 0) the block is the identity."
+    torch.manual_seed(0)
+    blk = ResidualBlock(4)
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(blk(x), x + blk.body(x))
+        for m in blk.body:
+            if isinstance(m, nn.Conv2d): m.weight.zero_()
+        assert torch.equal(blk(x), x)                            # without the skip: all zeros
 
 # ---- who sees the attribute ---------------------------------------------------------------------------------------
 def test_the_san_never_sees_the_attribute_and_the_amn_does():
@@ -147,3 +162,154 @@ def test_resgan_output_is_clamped_to_the_image_range():
         for p in G.parameters(): p.add_(0.5)                    # residuals far outside [−1, 1]
         o = G(torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0., 1.]))
     assert o.edited.min() >= -1 and o.edited.max() <= 1 and o.amn.abs().max() > 1
+
+# ---- the gradient penalty where WGAN-GP takes it --------------------------------------------------------------------
+class QuadD(nn.Module):
+    """Critic map constant at ‖x‖² / (2√n) over a face's n values: its gradient is x / √n, so at a constant face v the
+    gradient's norm is |v| (and it depends on where the critic is asked). Attribute logit 2·(mean pixel)."""
+    def forward(self, x):
+        q = x.flatten(1).pow(2).sum(1) / (2 * math.sqrt(x[0].numel()))
+        return q.reshape(-1, 1, 1, 1).expand(-1, 1, 2, 2), 2 * x.flatten(1).mean(1)
+
+class FixedG(nn.Module):
+    "A generator whose edit is always `fake` (for the critics' steps, which make their fakes themselves)."
+    def __init__(self, fake): super().__init__(); self.fake = fake
+    def forward(self, x, c): return GenOutput(self.fake, torch.full_like(x[:, :1], 0.5), self.fake)
+
+GP_REAL, GP_FAKE, GP_ALPHA = (0.8, -0.6), (-0.4, 0.2), (0.25, 0.9)
+# interpolates α·I + (1 − α)·Î, one α per face: 0.25·0.8 − 0.75·0.4 = −0.1 and −0.9·0.6 + 0.1·0.2 = −0.52
+GP_INTERP = (-0.1, -0.52)
+
+@pytest.mark.parametrize('autocast', [False, True])
+def test_gradient_penalty_is_taken_per_face_at_its_interpolate(autocast):
+    """GP = mean over faces of (‖∇D(x̂)‖₂ − 1)², x̂ = α·I + (1 − α)·Î with each face's own α: ((0.1 − 1)² + (0.52 − 1)²) / 2.
+    At the real faces it would be 0.1, at the fakes 0.5, with one α for the batch 0.4381, with the norms averaged over the
+    batch before the penalty 0.4761, with the squared norm 0.6337. (Both branches: the CPU bf16 one asks D separately.)"""
+    real, fake, c = _face(*GP_REAL), _face(*GP_FAKE), torch.tensor([0., 1.])
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        out = d_loss(QuadD(), real, fake, c, alpha=torch.tensor(GP_ALPHA), lambda_gp=10.0)
+    gp = ((0.1 - 1) ** 2 + (0.52 - 1) ** 2) / 2
+    assert out['d_gp'].item() == pytest.approx(gp, rel=1e-6)
+    # the adversarial term with this critic: E[D(Î)] − E[D(I)], D(v) = √n·v²/2 for a constant face v
+    sq = lambda vs: sum(math.sqrt(n) * v * v / 2 for v in vs) / len(vs)
+    assert out['d_adv'].item() == pytest.approx(sq(GP_FAKE) - sq(GP_REAL), rel=1e-6)
+    assert out['loss'].item() == pytest.approx(out['d_adv'].item() + 10 * gp + out['d_cls'].item(), rel=1e-6)
+
+def test_stargan_penalty_is_on_the_sum_of_the_patch_map_per_face():
+    "StarGAN's GP differentiates the sum of each face's 2×2 map (4× SaGAN's mean): norms 4·|x̂| = 0.4 and 2.08."
+    real, fake, c = _face(*GP_REAL), _face(*GP_FAKE), torch.tensor([0., 1.])
+    cfg = method_config('stargan', lambda_gp=7.0)
+    out = stargan_d_step(FixedG(fake), QuadD(), real, c, torch.tensor(GP_ALPHA), cfg)
+    gp = ((0.4 - 1) ** 2 + (2.08 - 1) ** 2) / 2
+    assert out['d_gp'].item() == pytest.approx(gp, rel=1e-6)
+    assert out['loss'].item() == pytest.approx(out['d_adv'].item() + 7 * gp + out['d_cls'].item(), rel=1e-6)
+
+# ---- the weights the trainer hands to each term ---------------------------------------------------------------------
+class ParamG(StubG):
+    "StubG plus w·I, w a weight at 0: the same values, and a gradient for the trainer to backpropagate into w."
+    def __init__(self): super().__init__(); self.w = nn.Parameter(torch.zeros(()))
+    def forward(self, x, c):
+        o = super().forward(x, c)
+        return GenOutput(o.edited + self.w * x, o.mask, o.amn + self.w * x)
+
+def _trainer(method: str, G=None, D=None, batch=None, size: int = 8, **over) -> Trainer:
+    """A `Trainer` of `method` on 8 blank faces; `G`, `D` replace its networks and `batch` (x, c, α) its data when given
+    (each batch drawn is counted in `t.draws`)."""
+    kw = dict(attribute='Smiling', image_size=size, conv_dim=4, n_res=1, d_conv_dim=4, batch_size=2, device='cpu',
+              amp='off', log_every=1, seed=0)
+    g = torch.Generator().manual_seed(5)
+    data = FaceTensors(torch.randint(0, 256, (8, 3, size, size), dtype=torch.uint8, generator=g),
+                       torch.tensor([[0., 0., i % 2, 0.] for i in range(8)]), ATTRIBUTES)
+    t = Trainer(method_config(method, **{**kw, **over}), data, progress=False)
+    if G is not None: t.G = t.G_run = G
+    if D is not None: t.D = t.D_run = D
+    if batch is not None:
+        t.draws = 0
+        def next_batch():
+            t.draws += 1; return batch
+        t.next_batch = next_batch
+    return t
+
+# the hand case of test_generator_loss_by_hand, faces (0.75, −0.5) with labels (1, 0), through the trainer
+HAND = dict(x=_face(0.75, -0.5), c=torch.tensor([1., 0.]), alpha=torch.tensor([0.3, 0.9]))
+G_ADV, G_CLS = -(0.25 - 0.125) / 2, (sp(0.5) + sp(0.25)) / 2         # the edits (0.25, −0.125) to (0, 1)
+G_REC, G_ID = (0.5 + 0.3125) / 2, (0.25 + 0.125) / 2                 # 0.40625, 0.1875
+D_ADV, D_CLS = (0.25 - 0.125) / 2 - (0.75 - 0.5) / 2, (sp(-1.5) + sp(-1.0)) / 2
+
+def test_trainer_hands_sagan_each_weight_to_its_own_term():
+    """`Trainer.train_step` with λ_gp 5, λ₁ 3, λ₂ 7 (not the paper's, and all different): 𝓛_D = adv + 5·GP + cls after
+    n_critic = 2 critic batches, 𝓛_G = adv + cls + 3·rec + 7·id; the generator edits to 1 − c_g (its labels as drawn)."""
+    G = ParamG()
+    t = _trainer('sagan', G, StubD(), tuple(HAND.values()), lambda_gp=5.0, lambda_rec=3.0, lambda_id=7.0, n_critic=2)
+    terms = t.train_step()
+    assert t.draws == 2
+    gp = (1 / math.sqrt(n) - 1) ** 2
+    assert terms['d_adv'].item() == pytest.approx(D_ADV) and terms['d_gp'].item() == pytest.approx(gp)
+    assert terms['d_cls'].item() == pytest.approx(D_CLS)
+    assert terms['d_loss'].item() == pytest.approx(D_ADV + 5 * gp + D_CLS)
+    for k, v in dict(g_adv=G_ADV, g_cls=G_CLS, g_rec=G_REC, g_id=G_ID).items(): assert terms[k].item() == pytest.approx(v), k
+    assert terms['g_loss'].item() == pytest.approx(G_ADV + G_CLS + 3 * G_REC + 7 * G_ID)   # swapped: 0.875 more
+    # and the generator's weight got the gradient of that whole sum (each term moves w here: d rec/dw = −0.5)
+    ref, _ = g_loss(G2 := ParamG(), StubD(), HAND['x'], HAND['c'], 1 - HAND['c'], lambda_rec=3.0, lambda_id=7.0)
+    want, = torch.autograd.grad(ref['g_adv'] + ref['g_cls'] + 3 * ref['g_rec'] + 7 * ref['g_id'], G2.w)
+    torch.testing.assert_close(G.w.grad, want)
+
+def test_trainer_hands_stargan_its_weights():
+    "StarGAN through `Trainer.train_step`, λ_gp 7 and λ_rec 3 (both 10 in its paper): 𝓛_D = adv + 7·GP + cls, 𝓛_G = adv + 1·cls + 3·rec."
+    t = _trainer('stargan', ParamG(), StubD(), tuple(HAND.values()), lambda_gp=7.0, lambda_rec=3.0, n_critic=1)
+    terms = t.train_step()
+    gp = (4 / math.sqrt(n) - 1) ** 2                                   # the sum of the 2×2 map: gradient 4/n per value
+    assert terms['d_gp'].item() == pytest.approx(gp)
+    assert terms['d_loss'].item() == pytest.approx(D_ADV + 7 * gp + D_CLS)
+    for k, v in dict(g_adv=G_ADV, g_cls=G_CLS, g_rec=G_REC).items(): assert terms[k].item() == pytest.approx(v), k
+    assert terms['g_loss'].item() == pytest.approx(G_ADV + G_CLS + 3 * G_REC)
+
+class StubCritics(nn.Module):
+    "CycleGAN's two critics as stubs: D₀'s 2×2 map constant at the face's mean pixel m (+ a zero weight), D₁'s at 2m."
+    def __init__(self): super().__init__(); self.w = nn.Parameter(torch.zeros(()))
+    def forward(self, x):
+        m = x.flatten(1).mean(1).reshape(-1, 1, 1, 1).expand(-1, 1, 2, 2) + self.w
+        return torch.stack([m, 2 * m])
+
+def test_trainer_hands_cyclegan_its_weights():
+    """CycleGAN through `Trainer.train_step` with λ_cyc 3 and λ_id 0.7 (10 and 5 in its paper), on the hand case: each
+    edit judged by its target's critic, D₀(0.25) = 0.25 and D₁(−0.125) = −0.25, so adv = ((0.25 − 1)² + (−0.25 − 1)²) / 2;
+    𝓛_G = adv + 3·cyc + 0.7·id. Each critic on its own domain's real faces and the fakes made for it: D₀ on −0.5 and
+    0.25, D₁ on 1.5 (0.75 doubled) and −0.25: 𝓛_D = ½((−0.5 − 1)² + 0.25² + (1.5 − 1)² + (−0.25)²)."""
+    t = _trainer('cyclegan', ParamG(), StubCritics(), tuple(HAND.values()), lambda_rec=3.0, lambda_id=0.7)
+    terms = t.train_step()
+    assert terms['d_real'].item() == pytest.approx((2.25 + 0.25) / 2) and terms['d_fake'].item() == pytest.approx(0.0625)
+    assert terms['d_loss'].item() == pytest.approx(0.5 * (2.25 + 0.0625 + 0.25 + 0.0625))
+    adv = ((0.25 - 1) ** 2 + (-0.25 - 1) ** 2) / 2
+    for k, v in dict(g_adv=adv, g_rec=G_REC, g_id=G_ID).items(): assert terms[k].item() == pytest.approx(v), k
+    assert terms['g_loss'].item() == pytest.approx(adv + 3 * G_REC + 0.7 * G_ID)            # swapped: 0.5 less
+
+def test_trainer_hands_resgan_its_weights():
+    """ResGAN (its own nets, 32²) through `Trainer.train_step` with α 1e-2, β 3e-4: 𝓛_G = GAN + dual + α·ℓ_pix + β·ℓ_per,
+    ℓ_pix the per-image sum of |residual| (3·32·32 × the logged mean), ℓ_per the per-image sum of |φ(x̃) − φ(x)|."""
+    t = _trainer('resgan', size=32, hparams=dict(alpha=1e-2, beta=3e-4), batch_size=4)
+    r = {k: v.item() for k, v in t.train_step().items()}
+    pix = r['g_res'] * 3 * 32 * 32
+    assert abs((1e-2 - 3e-4) * (pix - r['g_per'])) > 1e-3 * abs(r['g_loss']), r   # α and β swapped would show
+    assert r['g_loss'] == pytest.approx(r['g_cls'] + r['g_dual'] + 1e-2 * pix + 3e-4 * r['g_per'], rel=1e-5)
+
+# ---- Eq. 7 at the photo's resolution ---------------------------------------------------------------------------------
+def test_paste_blends_the_edit_into_the_photo_at_full_resolution():
+    """`photos.paste` with a face whose model frame is the photo's pixels shifted by (5, 3): where the face is, the photo
+    becomes F_m·b + photo·(1 − b) exactly (Eq. 7), everywhere else it is unchanged bit for bit; the mask comes back in place."""
+    from sagan_nb.photos import Face, celeba_to_model, invert, paste
+    s, ox, oy, H, W = 4, 5, 3, 9, 11
+    Ci = invert(celeba_to_model(s))                                    # model pixel → CelebA pixel
+    face = Face((ox, oy, ox + s, oy + s), np.zeros((5, 2)), np.hstack([Ci[:, :2], (Ci[:, :2] @ [-ox, -oy] + Ci[:, 2])[:, None]]))
+    np.testing.assert_allclose(face.to_model(s), [[1, 0, -ox], [0, 1, -oy]], atol=1e-12)
+    g = torch.Generator().manual_seed(0)
+    photo = torch.rand(1, 3, H, W, generator=g) * 2 - 1
+    amn = torch.rand(1, 3, s, s, generator=g) * 2 - 1
+    mask = torch.linspace(0.05, 0.95, s * s).reshape(1, 1, s, s)
+    out, m = paste(photo, face, amn, mask)
+    want = photo.clone(); want[..., oy:oy + s, ox:ox + s] = amn * mask + photo[..., oy:oy + s, ox:ox + s] * (1 - mask)
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-6)
+    outside = torch.ones(1, 1, H, W, dtype=torch.bool); outside[..., oy:oy + s, ox:ox + s] = False
+    assert torch.equal(out[outside.expand_as(out)], photo[outside.expand_as(photo)])
+    want_m = torch.zeros(1, 1, H, W); want_m[..., oy:oy + s, ox:ox + s] = mask
+    torch.testing.assert_close(m, want_m, rtol=0, atol=1e-6)
