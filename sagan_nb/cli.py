@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 import torch
 from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes,
-                            check_output, write_text_atomic)
+                            check_output, write_text_atomic, unknown_attribute)
 from .synth import load_faces, save_demo_grid
 from .budgets import BUDGETS, get_budget
 from .experiments import FIGURES, parse_checkpoints, run_figures
@@ -18,7 +18,7 @@ from .config import (TrainConfig, ConfigMismatchError, ConfigError, CheckpointEr
                              method_config)
 from .train import Trainer
 from .devices import resolve_device
-from .edit import Editor, checkpoint_file, edit_value, read_image
+from .edit import Editor, checkpoint_file, edit_value, edit_plan, edit_strength, read_image
 
 # %% auto 0
 __all__ = ['DEMO_STEPS', 'USER_ERRORS', 'UsageError', 'build_parser', 'cmd_train', 'cmd_edit', 'cmd_export', 'cmd_figures',
@@ -122,23 +122,29 @@ def _train_parser(sub) -> None:
 def _edit_parser(sub) -> None:
     "The `edit` subcommand."
     e = sub.add_parser('edit', help="edit a face photo with a trained or the shipped model",
-                       description="Edit one attribute of a face photo. The central square of the photo (--crop, "
-                                   "--shift-y) is edited at the model's size and pasted back: the output has the "
-                                   "input's size and only changes where the model's mask is on.")
+                       description="Edit one attribute of a face photo, or several in one edit (--attribute repeated: "
+                                   "each model in turn inside its own mask, in CelebA's attribute order). The central "
+                                   "square of the photo (--crop, --shift-y) is edited at the model's size and pasted "
+                                   "back: the output has the input's size and only changes where a model's mask is on.")
     e.add_argument('input', type=Path, help="the photo to edit (any format PIL reads)")
     e.add_argument('output', type=Path, help="where to write the edited photo (format from the extension)")
-    e.add_argument('--checkpoint', type=Path, help="a checkpoint, an exported generator, or a run folder "
-                   "[default: the model shipped with sagan_nb for --attribute]")
-    e.add_argument('--attribute', help="the attribute to edit; checked against the checkpoint [default: the checkpoint's]")
+    e.add_argument('--checkpoint', type=Path, action='append', help="a checkpoint, an exported generator, or a run folder "
+                   "(repeatable, one per attribute) [default: the model shipped with sagan_nb for each --attribute]")
+    e.add_argument('--attribute', action='append', metavar='NAME[=VALUE]', help="an attribute to edit, and its value "
+                   "(1/add or 0/remove; without one, --value's); repeat it to edit several in one edit, e.g. --attribute "
+                   "Eyeglasses=1 --attribute Smiling=1; each is checked against the checkpoints [default: the checkpoints']")
     v = e.add_mutually_exclusive_group()
     v.add_argument('--value', help="1 or 'add' (add the attribute, the default), 0 or 'remove'")
     v.add_argument('--remove', dest='value', action='store_const', const='0', help="remove the attribute (= --value 0)")
+    e.add_argument('--strength', type=float, default=1.0, metavar='S', help="how strong the edit is, 0-2: every mask b "
+                   "becomes clamp(S*b, 0, 1) (0: the photo unchanged, 1: the model's edit) [default: %(default)s]")
     e.add_argument('--faces', action='store_true', help="find every face in the photo (dlib: pip install 'sagan_nb[faces]'), "
                    "align each as CelebA is aligned, edit it and put it back; without it the central square is edited")
     e.add_argument('--face', type=int, metavar='K', help="with --faces: only face K (0, 1, ... left to right)")
     e.add_argument('--min-face', type=int, default=0, metavar='PX', help="with --faces: ignore faces narrower than PX pixels")
     e.add_argument('--boxes', type=Path, help="with --faces: also write the photo with each face's box and number drawn")
-    e.add_argument('--mask', type=Path, help="also write the attention mask (8-bit grey, the photo's size)")
+    e.add_argument('--mask', type=Path, help="also write the attention mask (8-bit grey, the photo's size; for several "
+                   "attributes the union of their masks)")
     e.add_argument('--residual', type=Path, help="also write |edited - input| (8-bit RGB, the photo's size)")
     e.add_argument('--crop', type=int, help="side of the central square to edit, in pixels [default: the largest; "
                                            "178 for CelebA's aligned 178x218 photos]")
@@ -285,13 +291,13 @@ def _write_images(pairs: list) -> list[Path]:
             if t.exists(): t.unlink()
     return [p for _, p in pairs]
 
-def _edit_faces(args, ed, attribute: str, value):
+def _edit_faces(args, ed, plan, strength: float = 1.0):
     "Every face of the photo (or face --face), aligned, edited and put back: the outputs as PIL images, and the boxes drawn."
     from types import SimpleNamespace
     from PIL import ImageChops, ImageDraw
     from sagan_nb.photos import edit_photo
-    r = edit_photo(args.input, attribute, value, editor=ed, faces=None if args.face is None else [args.face],
-                   min_face=args.min_face)
+    r = edit_photo(args.input, list(plan), editor=ed, faces=None if args.face is None else [args.face],
+                   min_face=args.min_face, strength=strength)
     before = read_image(args.input)[0]
     boxes = before.copy(); draw = ImageDraw.Draw(boxes)
     for k, f in enumerate(r.faces):
@@ -299,28 +305,56 @@ def _edit_faces(args, ed, attribute: str, value):
     _say(f"{len(r.faces)} face(s) in {args.input}: " + ', '.join(f"{k}: box {tuple(f.box)}" for k, f in enumerate(r.faces)))
     return SimpleNamespace(edited=r.photo, mask=r.mask, residual=ImageChops.difference(r.photo, before), boxes=boxes)
 
+def _asked(items: list[str] | None, value) -> list[tuple[str, str]]:
+    "[(attribute, value)] from the --attribute options, NAME or NAME=VALUE; a bare NAME takes `value` (--value's)."
+    out = []
+    for it in items or []:
+        name, eq, v = it.partition('=')
+        if not name.strip() or (eq and not v.strip()):
+            raise UsageError(f"--attribute takes NAME or NAME=VALUE (VALUE 1/add or 0/remove), got {it!r}")
+        if name.strip() not in CELEBA_ATTRIBUTES: raise unknown_attribute(name.strip(), CELEBA_ATTRIBUTES, 'valid names')
+        out.append((name.strip(), v.strip() if eq else value))
+    return out
+
+def _edit_models(args, value) -> tuple[Editor, tuple]:
+    """The editor and the edit's steps (`edit_plan`): each --checkpoint loaded (its attribute must be among --attribute's,
+    if given), the shipped model for each other --attribute; all checked (names, values, sizes) before any work."""
+    asked = _asked(args.attribute, value)
+    if not args.checkpoint and not asked:
+        raise UsageError("give --attribute (to use the model shipped with sagan_nb) or --checkpoint")
+    if asked: edit_plan(asked)                                              # twice the same, a bad value: refused first
+    ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y, precision=args.precision, pretrained=True)
+    names, given = [a for a, _ in asked], []
+    for ck in args.checkpoint or []:
+        a = ed.load(ck)
+        if names and a not in names:
+            raise ConfigMismatchError(f"{ed.loaded[a].source} is a model for {a!r}, not for {' or '.join(map(repr, names))}")
+        if a in given: raise UsageError(f"two --checkpoint models for {a!r}: give one per attribute")
+        given.append(a)
+    plan = edit_plan(asked or [(a, value) for a in given])
+    ed.plan_size(plan)                                                      # the shipped ones loaded (sha256), one size
+    for a, _ in plan:
+        rec = ed.loaded[a]
+        if args.mask is not None and rec.config is not None and not get_method(rec.config.method).mask:
+            raise UsageError(f"--mask: the {rec.config.method!r} model of {rec.source} has no attention mask")
+    return ed, plan
+
 def cmd_edit(args) -> int:
-    value = edit_value(1 if args.value is None else args.value)
+    value = '1' if args.value is None else args.value
+    edit_value(value); strength = edit_strength(args.strength)
     outs = [p for p in (args.output, args.mask, args.residual, args.boxes) if p is not None]
     for p in outs: check_output(p, image=True)                              # every output checked before any work
     if len({Path(p).absolute() for p in outs}) < len(outs): raise UsageError("output, --mask, --residual and --boxes must be different files")
-    if args.checkpoint is None and args.attribute is None:
-        raise UsageError("give --attribute (to use the model shipped with sagan_nb) or --checkpoint")
-    ed = Editor(device=args.device, crop=args.crop, shift_y=args.shift_y, precision=args.precision,
-                pretrained=args.checkpoint is None)
-    if args.checkpoint is None: attribute = args.attribute; ed.model(attribute)     # the shipped model, sha256 checked
-    else: attribute = ed.load(args.checkpoint, args.attribute)
-    rec = ed.loaded[attribute]
-    if args.mask is not None and not get_method(rec.config.method).mask:
-        raise UsageError(f"--mask: the {rec.config.method!r} model of {rec.source} has no attention mask")
+    ed, plan = _edit_models(args, value)
     if args.faces or args.face is not None or args.boxes is not None:
-        r = _edit_faces(args, ed, attribute, value)
+        r = _edit_faces(args, ed, plan, strength)
     else:
-        r = ed.edit(args.input, attribute, value)
+        r = ed.edit(args.input, list(plan), strength=strength)
     pairs = [(img, Path(p)) for img, p in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual),
                                            (getattr(r, 'boxes', None), getattr(args, 'boxes', None))) if p is not None]
     written = _write_images(pairs)
-    _say(f"{'+' if value else '-'}{attribute}: {args.input} -> {', '.join(map(str, written))}")
+    said = ' '.join(f"{'+' if edit_value(v) else '-'}{a}" for a, v in plan) + (f" (strength {strength:g})" if strength != 1 else '')
+    _say(f"{said}: {args.input} -> {', '.join(map(str, written))}")
     return 0
 
 # %% ../nbs/11_cli.ipynb 20

@@ -15,7 +15,7 @@ from .faces import BadInputError, CELEBA_CROP, center_crop_box, to_float
 from .celeba import CELEBA_SIZE
 from .identity import MissingExtraError, face_models_dir
 from .images import read_image, to_rgb
-from .edit import Editor
+from .edit import Editor, EditStep, edit_plan, edit_strength, edit_value, scale_mask, union_mask, edit_controls, asked, describe
 
 # %% auto 0
 __all__ = ['CELEBA_DLIB5', 'similarity', 'apply', 'invert', 'celeba_to_model', 'Face', 'as_photo', 'find_faces', 'align',
@@ -149,19 +149,22 @@ class FaceEdit(NamedTuple):
     landmarks: np.ndarray
     transform: np.ndarray           # 2×3: photo pixels → model pixels
     face: torch.Tensor              # the aligned input [3,s,s] in [-1, 1]
-    edited: torch.Tensor            # the model's edit of it [3,s,s]
-    mask: torch.Tensor | None       # its mask [1,s,s], None for a method without one
+    edited: torch.Tensor            # the models' edit of it [3,s,s] (after the last step)
+    mask: torch.Tensor | None       # its mask [1,s,s] (the union of the steps'), None for a method without one
 
 class PhotoEdit(NamedTuple):
     photo: Image.Image              # the edited photo, full size
     mask: Image.Image               # the union of the warped masks (8-bit grey), full size
     faces: list[FaceEdit]
+    steps: tuple = ()               # one `EditStep` per model, in the order applied; its mask warped, full size (8-bit)
 
-def edit_photo(photo, attribute: str, value=1, editor: Editor | None = None, faces: Sequence[int] | None = None,
-               min_face: int = 0, upsample: int = 1) -> PhotoEdit:
-    """Edit `attribute` towards `value` on every face of `photo` (or the faces numbered `faces`, left to right) with
+def edit_photo(photo, attribute, value=1, editor: Editor | None = None, faces: Sequence[int] | None = None,
+               min_face: int = 0, upsample: int = 1, strength: float = 1.0) -> PhotoEdit:
+    """Edit `attribute` towards `value` (or several attributes: a dict {attribute: value}, applied in `EDIT_ORDER`)
+    at `strength` (0-2, see `scale_mask`) on every face of `photo` (or the faces numbered `faces`, left to right) with
     `editor` (default: the shipped models) and put each back into the photo at its resolution. Faces are looked for
     at `upsample`, and once more at `upsample + 1` (small faces) when none is found."""
+    plan, st = edit_plan(attribute, value), edit_strength(strength)        # refused before any work
     im = as_photo(photo)
     name = str(photo) if isinstance(photo, (str, Path)) else 'the photo'
     found = find_faces(im, min_face, upsample) or find_faces(im, min_face, upsample + 1)
@@ -171,24 +174,34 @@ def edit_photo(photo, attribute: str, value=1, editor: Editor | None = None, fac
         if bad: raise BadInputError(f"{name}: no face {bad[0]}; found {len(found)} (numbered 0-{len(found) - 1} left to right)")
         found = [found[k] for k in faces]
     ed = editor or Editor()
-    ed.model(attribute); s = ed.loaded[attribute].size              # (model() loads the shipped one at first use)
+    s = ed.plan_size(plan)                                           # (loads the shipped models at first use)
     x = torch.cat([align(im, f, s) for f in found])
-    o = ed.run(x, attribute, value)
-    out, union, records = photo_tensor(im), None, []
-    for i, f in enumerate(found):
-        mk = o.mask[i:i + 1] if o.mask is not None else soft_square(s)
-        out, m = paste(out, f, o.amn[i:i + 1], mk)
-        union = m if union is None else torch.maximum(union, m)
-        records.append(FaceEdit(f.box, f.landmarks, f.to_model(s), x[i], o.edited[i], None if o.mask is None else o.mask[i]))
+    frame = soft_square(s)                                           # the mask of a method without one
+    steps = ed.compose(x, plan, st, frame=frame)
+    out, warped = photo_tensor(im), []
+    for o in steps:                                                  # each step put back in turn, every face
+        union = None
+        for i, f in enumerate(found):
+            mk = o.mask[i:i + 1] if o.mask is not None else scale_mask(frame, st)
+            out, m = paste(out, f, o.amn[i:i + 1], mk)
+            union = m if union is None else torch.maximum(union, m)
+        warped.append(union)
+    fmask = union_mask([o.mask for o in steps])
+    records = [FaceEdit(f.box, f.landmarks, f.to_model(s), x[i], steps[-1].edited[i], None if fmask is None else fmask[i])
+               for i, f in enumerate(found)]
     to8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    L = lambda m: Image.fromarray((m[0, 0] * 255).round().to(torch.uint8).numpy(), 'L')
     pil = Image.fromarray(to8(out[0]).permute(1, 2, 0).numpy())
-    return PhotoEdit(pil, Image.fromarray((union[0, 0] * 255).round().to(torch.uint8).numpy(), 'L'), records)
+    value_of = lambda v: edit_value(v) if not isinstance(v, (list, tuple, torch.Tensor, np.ndarray)) else v
+    return PhotoEdit(pil, L(union_mask(warped)), records, tuple(EditStep(a, value_of(v), L(m)) for (a, v), m in zip(plan, warped)))
 
-# %% ../nbs/05a_photos.ipynb 25
+# %% ../nbs/05a_photos.ipynb 27
 def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None = None, min_face: int = 0,
                  find: bool = True):
-    """An ipywidgets editor for uploaded photos: before | after | mask. `find`: start in the mode that finds every face
-    (dlib) and puts each back; else the photo is taken as an aligned face (CelebA's framing, its central square edited)."""
+    """An ipywidgets editor for uploaded photos: before | after | mask, one off/add/remove switch per attribute (several
+    at once make one combined edit) and a strength slider (`edit_controls`). `find`: start in the mode that finds
+    every face (dlib) and puts each back; else the photo is taken as an aligned face (CelebA's framing, its central
+    square edited)."""
     import io, ipywidgets as W, matplotlib.pyplot as plt
     from IPython.display import display
     from PIL import ImageDraw, ImageOps
@@ -196,22 +209,21 @@ def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None 
     attributes = tuple(attributes or editor.editable)
     if not attributes: raise BadInputError('the editor has no model: give it checkpoints (none are shipped with this install)')
     up = W.FileUpload(accept='image/*', multiple=False, description='photo')
-    attr = W.Dropdown(options=attributes, value=attributes[0], description='attribute')
-    way = W.ToggleButtons(options=[('add', 1), ('remove', 0)], value=1, description='edit')
-    mode = W.ToggleButtons(options=[('find faces', True), ('aligned face', False)], value=find, description='faces')
+    toggles, strength, panel = edit_controls(attributes)
+    mode = W.ToggleButtons(options=[('find faces', True), ('aligned face', False)], value=find, style=dict(button_width='110px'))
     out, note = W.Output(), W.HTML()
-    box = W.VBox([W.HBox([up, attr]), W.HBox([way, mode]), note, out])
-    box.controls = dict(upload=up, attribute=attr, direction=way, faces=mode)
+    box = W.VBox([W.HBox([up, mode]), panel, note, out])
+    box.controls = dict(upload=up, attributes=toggles, strength=strength, faces=mode)
     box.output, box.note, box.result, box.renders, box.photo = out, note, None, 0, None
     busy = threading.Lock()             # JupyterLab may call back from two threads at once (subshells): one edit at a time
 
-    def edit(photo):
+    def edit(photo, plan):
         "(shown edit, mask, note): every face found and put back, or the photo as one aligned face."
         if not mode.value:
-            r = editor.edit(photo, attr.value, way.value)
+            r = editor.edit(photo, plan, strength=strength.value)
             mask = r.mask if r.mask is not None else Image.new('L', photo.size, 255)
             return r, r.edited, mask, 'edited as an aligned face (the central square, as CelebA is framed)'
-        r = edit_photo(photo, attr.value, way.value, editor=editor, min_face=min_face)
+        r = edit_photo(photo, plan, editor=editor, min_face=min_face, strength=strength.value)
         shown = r.photo.copy(); d = ImageDraw.Draw(shown)
         for k, fc in enumerate(r.faces):
             d.rectangle(fc.box, outline=(255, 40, 40), width=2); d.text((fc.box[0] + 3, fc.box[1] + 2), str(k), fill=(255, 40, 40))
@@ -225,18 +237,21 @@ def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None 
             f = up.value[0]
             with Image.open(io.BytesIO(bytes(f['content']))) as im: box.photo = to_rgb(ImageOps.exif_transpose(im), f['name'])[0]
         if box.photo is None: return
-        try: r, shown, mask, said = edit(box.photo)
+        plan = asked(toggles)
+        if not plan: note.value = '<b>nothing to edit: switch an attribute to add or remove</b>'; return
+        said = describe(plan, strength.value)
+        try: r, shown, mask, how = edit(box.photo, plan)
         except BadInputError as e:
             hint = " (an aligned face? choose 'aligned face')" if mode.value and 'no face' in str(e) else ''
             note.value = f'<b>{e}</b>{hint}'; return
-        note.value = said
+        note.value = f'{how}: {said}'
         with out:
             out.clear_output(wait=True)
             fig, axs = plt.subplots(1, 3, figsize=(11, 3.8))
-            for a_, im_, t_ in zip(axs, (box.photo, shown, mask), ('photo', f"{'+' if way.value else '-'}{attr.value}", 'mask')):
+            for a_, im_, t_ in zip(axs, (box.photo, shown, mask), ('photo', said, 'mask' if len(plan) == 1 else 'union of the masks')):
                 a_.imshow(im_, cmap='gray', vmin=0, vmax=255); a_.set_title(t_); a_.axis('off')
             display(fig); plt.close(fig)
         box.result, box.renders = r, box.renders + 1
 
-    for w in (up, attr, way, mode): w.observe(render, names='value')
+    for w in (up, mode, strength, *toggles.values()): w.observe(render, names='value')
     return box

@@ -1,5 +1,6 @@
-"""JupyterLab in a real browser (issue 13): the photo-editing notebook `nbs/12_photo_app.ipynb` opened in headless
-Chromium, run, a photo uploaded to its widget; the edit and the mask must appear (DOM and screenshot).
+"""JupyterLab in a real browser (issues 13 and 25): the photo-editing notebook `nbs/12_photo_app.ipynb` opened in
+headless Chromium, run, a photo uploaded to its widget, a second attribute switched on and the strength slider moved;
+the edit and the mask must appear each time (DOM and screenshot).
 
 Needs Chromium and its driver (Debian: `apt-get install chromium chromium-driver`; `.ci/run` installs them) and
 selenium (the dev extra); skipped when they are missing. `SAGAN_NB_SCREENSHOT=path` keeps the screenshot (the one in
@@ -81,13 +82,24 @@ def upload(b, path):
     wait(b, lambda b: b.find_elements(By.CSS_SELECTOR, '.widget-upload'), 'the upload button')[0].click()
     wait(b, lambda b: b.find_elements(By.CSS_SELECTOR, 'input.sagan-upload'), 'the file input')[0].send_keys(str(path))
 
-def shown(b, text, timeout=120):
-    "Wait until the widget's note says `text` and its output holds a drawn picture; returns that <img>."
+def shown(b, text, timeout=120, other_than=None):
+    "Wait until the widget's note says `text` and its output holds a drawn picture (another than `other_than`); returns that <img>."
     def ready(b):
         if text not in b.find_element(By.TAG_NAME, 'body').text: return False
         imgs = [i for i in b.find_elements(By.CSS_SELECTOR, '.widget-output img') if (i.get_attribute('src') or '').startswith('data:image/png')]
-        return imgs[-1] if imgs else False
+        if not imgs or (other_than is not None and imgs[-1].get_attribute('src') == other_than): return False
+        return imgs[-1]
     return wait(b, ready, f'{text!r} and the drawn edit', timeout)
+
+def switch(b, attribute: str, to: str):
+    "Click `to` ('off', 'add' or 'remove') on the attribute's row of switches (its name, then its buttons)."
+    row = f"//div[contains(@class, 'widget-hbox')][./div[contains(@class, 'widget-label')][normalize-space(.)='{attribute}']]"
+    wait(b, lambda b: b.find_elements(By.XPATH, f"{row}//button[normalize-space(.)='{to}']"), f'the {attribute} switches')[0].click()
+
+def slide(b, key):
+    "Press `key` on the strength slider's handle (End: its maximum, Home: its minimum, arrows: one step)."
+    handle = wait(b, lambda b: b.find_elements(By.CSS_SELECTOR, '.widget-slider .noUi-handle'), 'the strength slider')[0]
+    handle.click(); handle.send_keys(key)
 
 def test_photo_app_in_jupyterlab(lab, browser, tmp_path, data_root_or_none):
     url, d = lab
@@ -105,7 +117,14 @@ def test_photo_app_in_jupyterlab(lab, browser, tmp_path, data_root_or_none):
     wait(b, lambda b: [e for e in b.find_elements(By.CSS_SELECTOR, '.widget-toggle-button') if e.text == 'aligned face'], 'the widget', 180)
     [e for e in b.find_elements(By.CSS_SELECTOR, '.widget-toggle-button') if e.text == 'aligned face'][0].click()
     upload(b, face)
-    img = shown(b, 'edited as an aligned face')
+    first = shown(b, 'edited as an aligned face (the central square, as CelebA is framed): +Eyeglasses, strength 1.00')
+    # a second attribute: one combined edit, Eyeglasses then Smiling, drawn again
+    switch(b, 'Smiling', 'add')
+    two = shown(b, '+Eyeglasses +Smiling, strength 1.00', other_than=first.get_attribute('src'))
+    # the strength slider to its end: every mask doubled, drawn again
+    from selenium.webdriver.common.keys import Keys
+    slide(b, Keys.END)
+    img = shown(b, '+Eyeglasses +Smiling, strength 2.00', other_than=two.get_attribute('src'))
     b.execute_script("document.querySelector('.widget-upload').scrollIntoView({block: 'start'});"); time.sleep(1)
     png = b.get_screenshot_as_png()
     if os.environ.get('SAGAN_NB_SCREENSHOT'): Path(os.environ['SAGAN_NB_SCREENSHOT']).write_bytes(png)

@@ -79,6 +79,36 @@ def test_edit_errors(run_dir, face_png, capsys, tmp_path):
     code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--remove', '--value', '1', face_png, tmp_path / 'o.png')
     assert code == 2 and 'not allowed with' in err                                                # argparse's own check
 
+@pytest.fixture(scope='module')
+def glasses_dir(run_dir, tmp_path_factory):
+    "The tiny run's weights saved as an Eyeglasses run."
+    ck = torch.load(run_dir / 'checkpoint.pt', weights_only=True)
+    d = tmp_path_factory.mktemp('glasses')
+    torch.save({**ck, 'config': {**ck['config'], 'attribute': 'Eyeglasses'}}, d / 'checkpoint.pt')
+    return d
+
+def test_edit_several_attributes_at_a_strength(run_dir, glasses_dir, face_png, capsys, tmp_path):
+    "--attribute NAME=VALUE repeated and --strength: the same pictures as `Editor.edit` with the dict, whatever the options' order."
+    from sagan_nb.edit import Editor
+    ed = Editor([run_dir, glasses_dir], device='cpu')
+    want = ed.edit(face_png, {'Smiling': 1, 'Eyeglasses': 0}, strength=1.5)
+    for k, opts in enumerate((['--attribute', 'Smiling=1', '--attribute', 'Eyeglasses=0'],
+                              ['--attribute', 'Eyeglasses=remove', '--attribute', 'Smiling'],
+                              ['--remove', '--attribute', 'Smiling=add', '--attribute', 'Eyeglasses'])):
+        o, m = tmp_path / f'o{k}.png', tmp_path / f'm{k}.png'
+        code, out, err = run(capsys, 'edit', '--checkpoint', glasses_dir, '--checkpoint', run_dir, *opts, '--strength', 1.5,
+                             face_png, o, '--mask', m, '--device', 'cpu')
+        assert code == 0, err
+        assert '-Eyeglasses +Smiling (strength 1.5): ' in out, out
+        assert np.array_equal(np.asarray(Image.open(o)), np.asarray(want.edited))
+        assert np.array_equal(np.asarray(Image.open(m)), np.asarray(want.mask))            # the union of the two masks
+    # strength 0: the photo itself; one attribute of two given checkpoints: that one's model only
+    code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--checkpoint', glasses_dir, '--attribute', 'Eyeglasses=1',
+                         '--attribute', 'Smiling=1', '--strength', 0, face_png, tmp_path / 'z.png')
+    assert code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / 'z.png')), np.asarray(Image.open(face_png)))
+    code, out, err = run(capsys, 'edit', '--checkpoint', run_dir, '--attribute', 'Smiling', face_png, tmp_path / 's.png')
+    assert code == 0 and out.startswith('+Smiling: ')
+
 def test_export_then_edit(run_dir, face_png, capsys, tmp_path):
     code, out, err = run(capsys, 'export', run_dir, tmp_path / 'G.pt')
     assert code == 0 and 'MiB' in out
@@ -99,7 +129,8 @@ def test_demo(capsys, tmp_path):
                  'fig11_roc_lfw.png'):
         assert want in names, want
     nbs = sorted((tmp_path / 'demo' / 'notebooks').glob('*.ipynb'))
-    assert len(nbs) == 6
+    from sagan_nb.experiments import FIGURES
+    assert len(nbs) == len(FIGURES)
 
 @pytest.mark.slow                      # two fresh processes of the installed script, each importing torch
 def test_console_script():

@@ -140,9 +140,9 @@ def test_widget_builds_and_rerenders(ckpt, ckpt_eyeglasses, photo):
         w = editor_widget(ed, [photo] + list(synth_tensors(2, size=32, seed=1).images))
         assert isinstance(w, W.Widget) and w.renders == 1 and w.result.edited.size == (48, 60)
         w.controls['image'].value = 2
-        w.controls['attribute'].value = 'Eyeglasses'
-        w.controls['direction'].value = 0
-        assert w.renders == 4 and w.result.edited.shape == (3, 32, 32)
+        w.controls['attributes']['Smiling'].value = 'off'
+        w.controls['attributes']['Eyeglasses'].value = 'remove'
+        assert w.renders == 3 and w.result.edited.shape == (3, 32, 32)                  # 'off' alone: nothing to draw
         w2 = editor_widget(ed, synth_tensors(3, size=32, seed=1))          # a FaceTensors
         assert len(w2.controls['image'].options) == 3
     plt.close('all')
@@ -233,3 +233,162 @@ def test_cuda_matches_cpu(ckpt):
     c = d.edit(x, 'Smiling', 1)
     assert c.edited.dtype == torch.float32 and c.edited.device.type == 'cpu'
     torch.testing.assert_close(a.edited, c.edited, rtol=0, atol=0.1)
+
+# ---- several attributes in one edit, and the strength (issue 25) -------------------------------------------------
+from sagan_nb.edit import CombinedEdit, edit_plan
+
+class Speckle(torch.nn.Module):
+    """A stand-in generator with a sparse mask: a fixed random pattern (seeded), exactly 0 on most pixels and in (0, 1]
+    on the others, and an AMN halfway between its input and a fixed random picture (its negative to remove), so that
+    what a step draws depends on what it sees. Two of them overlap at random."""
+    def __init__(self, seed: int, size: int, share: float = 0.3):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer('b', torch.rand(1, 1, size, size, generator=g) * (torch.rand(1, 1, size, size, generator=g) < share))
+        self.register_buffer('a', torch.rand(1, 3, size, size, generator=g) * 2 - 1)
+    def forward(self, x, c):
+        a = 0.5 * x + 0.5 * self.a * (2 * c.view(-1, 1, 1, 1) - 1); b = self.b.expand(len(x), 1, *x.shape[-2:])
+        return GenOutput(a * b + x * (1 - b), b, a)
+
+class Tone(torch.nn.Module):
+    "A stand-in whose mask is 1 on the middle third of the columns (all overlap there): it paints its own tone, so the last step shows."
+    def __init__(self, tone: float): super().__init__(); self.tone = tone
+    def forward(self, x, c):
+        b = torch.zeros_like(x[:, :1]); w = x.shape[-1]; b[..., w // 3:2 * w // 3] = 1
+        a = torch.full_like(x, self.tone)
+        return GenOutput(a * b + x * (1 - b), b, a)
+
+def speckle_editor(size: int = 32, precision: str = 'fp32') -> Editor:
+    ed = Editor(device='cpu', precision=precision, pretrained=False)
+    for k, a in enumerate(('Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard')): ed.add(a, Speckle(k, size), size)
+    return ed
+
+def by_hand(x, plan, ed):
+    "The composition worked by hand: each model in turn, each on the one before's result, inside its own mask."
+    y, keep = x, torch.ones_like(x[:, :1])
+    for a, v in plan:
+        o = ed.models[a](y, torch.full((len(x),), float(v)))
+        y, keep = o.amn * o.mask + y * (1 - o.mask), keep * (1 - o.mask)
+    return y, 1 - keep
+
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_combined_edit_leaves_everything_outside_the_union_bit_for_bit(photo, precision):
+    "Tensors at the model's size, a PIL photo pasted back at its own size and an array: outside the union of the masks, the input itself."
+    ed = speckle_editor(precision=precision)
+    ask = {'Smiling': 1, 'Eyeglasses': 0, 'No_Beard': 1}
+    x = to_float(synth_tensors(3, size=32, seed=4).images)
+    r = ed.edit(x, ask)
+    assert isinstance(r, CombinedEdit) and [s.attribute for s in r.steps] == ['Eyeglasses', 'No_Beard', 'Smiling']
+    assert [s.value for s in r.steps] == [0, 1, 1]
+    out = r.mask == 0
+    assert out.float().mean() > 0.2 and (~out).float().mean() > 0.2                      # both kinds of pixel are there
+    assert torch.equal(r.edited[out.expand_as(x)], x[out.expand_as(x)])
+    assert (r.edited[(~out).expand_as(x)] != x[(~out).expand_as(x)]).float().mean() > 0.9
+    want, union = by_hand(x, edit_plan(ask), ed)
+    torch.testing.assert_close(r.mask, union, rtol=0, atol=1e-6)                             # 1 − ∏(1 − b_k)
+    assert torch.equal(r.mask == 0, union == 0)
+    for s in r.steps: assert torch.equal(s.mask, ed.models[s.attribute].b.expand(3, 1, 32, 32))
+    if precision == 'fp32': torch.testing.assert_close(r.edited, want, rtol=0, atol=1e-6)
+    assert ((r.edited - x).abs() <= 2 * r.mask + 1e-5).all()                               # |edit − input| ≤ 2·union
+    # a photo of another size: the steps at the model's size, pasted back once; 8-bit mask 0: the photo's own pixels
+    for item in (photo, np.asarray(photo)):
+        rp = ed.edit(item, ask)
+        e, m = np.asarray(rp.edited), np.asarray(rp.mask)
+        assert e.shape[:2] == m.shape == (60, 48) and len(rp.steps) == 3
+        assert (m == 0).mean() > 0.2 and (e[m == 0] == np.asarray(photo)[m == 0]).all()
+        assert (e[m > 0] != np.asarray(photo)[m > 0]).any(-1).mean() > 0.5
+        steps = np.stack([np.asarray(s.mask) for s in rp.steps]).astype(int)
+        assert ((m > 0) == (steps > 0).any(0)).all()                                      # the union covers the steps, no more
+
+def documented_order() -> list[str]:
+    "The order the README says a combined edit applies its models in."
+    import re
+    text = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    m = re.search(r"the steps go in CelebA's\s+attribute\s+order:\s+((?:`\w+`(?:,\s+)?)+)", text)
+    assert m, "the README does not say the order of a combined edit"
+    return re.findall(r'`(\w+)`', m[1])
+
+def test_combined_edit_applies_the_models_in_the_documented_order():
+    "Every order of the dict gives the same edit, made in the README's order: the last model has the last word where all overlap."
+    import itertools
+    order = documented_order()
+    assert sorted(order) == sorted(('Eyeglasses', 'Mouth_Slightly_Open', 'No_Beard', 'Smiling'))
+    tones = dict(zip(order, (-0.6, -0.2, 0.2, 0.6)))
+    ed = Editor(device='cpu', precision='fp32', pretrained=False)
+    for a, t in tones.items(): ed.add(a, Tone(t), 32)
+    x = to_float(synth_tensors(2, size=32, seed=6).images)
+    results = [ed.edit(x, dict(p)) for p in itertools.permutations([(a, 1) for a in order])]
+    for r in results:
+        assert [s.attribute for s in r.steps] == order
+        assert torch.equal(r.edited, results[0].edited)
+    assert (results[0].edited[..., 11:21] == tones[order[-1]]).all()                     # the overlap: the last model's tone
+    # two at a time: still in that order
+    for a, b in itertools.combinations(order, 2):
+        assert [s.attribute for s in ed.edit(x, {b: 1, a: 1}).steps] == [a, b]
+        assert (ed.edit(x, {b: 1, a: 1}).edited[..., 11:21] == tones[b]).all()
+
+def test_strength_zero_is_the_input_and_the_change_grows_with_it():
+    "A drawn face through the shipped models (one attribute and two): strength 0 is the input bit for bit, 1 the plain edit, and the change grows with s."
+    from sagan_nb.pretrained import shipped
+    from sagan_nb.synth import face_attrs
+    from sagan_nb.render import face_params, render_face
+    if not {'Eyeglasses', 'Smiling'} <= set(shipped()): pytest.skip('the shipped models are not in this install')
+    ed = Editor(device='cpu', precision='fp32')
+    a0 = face_attrs(0, 2); a0[:] = 0
+    face = Image.fromarray(render_face(face_params(0, 2), a0, 64)[0])
+    x = to_float(torch.from_numpy(np.array(face)).permute(2, 0, 1)[None])
+    for ask in ('Smiling', {'Eyeglasses': 1, 'Smiling': 1}):
+        one = lambda s: ed.edit(x, ask, strength=s)
+        assert torch.equal(one(0).edited, x) and (one(0).mask == 0).all()
+        assert np.array_equal(np.asarray(ed.edit(face, ask, strength=0).edited), np.asarray(face))
+        assert torch.equal(one(1).edited, ed.edit(x, ask).edited)                          # 1: the models' own edit
+        sizes, prev = [], torch.zeros_like(x)
+        for s in (0.25, 0.5, 1.0, 1.5, 2.0):
+            r = one(s)
+            masks = [r.mask] if isinstance(ask, str) else [st.mask for st in r.steps]
+            plain = [ed.edit(x, ask).mask] if isinstance(ask, str) else [st.mask for st in ed.edit(x, ask).steps]
+            torch.testing.assert_close(masks[0], (s * plain[0]).clamp(0, 1), rtol=0, atol=1e-6)   # (later steps see s's edit)
+            assert all(0 <= m.min() and m.max() <= 1 for m in masks)
+            d = r.residual.abs()
+            if isinstance(ask, str): assert (d >= prev - 1e-6).all(), s                 # one step: at every pixel
+            sizes.append(d.mean().item()); prev = d
+        assert all(b > a for a, b in zip(sizes, sizes[1:])), sizes                         # on average, also for two
+
+def test_edit_photo_combines_attributes_outside_the_union_untouched(monkeypatch):
+    "`edit_photo` with a dict, on a face placed by hand (no dlib): each step put back in turn; outside the union, the photo's own pixels."
+    import sagan_nb.photos as photos
+    rng = np.random.default_rng(0)
+    pic = Image.fromarray(rng.integers(0, 256, (300, 260, 3), dtype=np.uint8))
+    th = np.deg2rad(20); A = 2.5 * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    to_model = photos.invert(np.hstack([A, [[90.], [70.]]]))                            # photo → model pixels (64 px)
+    C = photos.celeba_to_model(64); Ci = np.linalg.inv(C[:, :2])
+    face = photos.Face((60, 60, 200, 200), np.zeros((5, 2)), np.hstack([Ci @ to_model[:, :2], (Ci @ (to_model[:, 2] - C[:, 2]))[:, None]]))
+    monkeypatch.setattr(photos, 'find_faces', lambda *a, **k: [face])
+    ed = speckle_editor(64)
+    r = photos.edit_photo(pic, {'Smiling': 1, 'Eyeglasses': 1}, editor=ed)
+    assert [s.attribute for s in r.steps] == ['Eyeglasses', 'Smiling']
+    m, e, p = np.asarray(r.mask), np.asarray(r.photo), np.asarray(pic)
+    assert (m == 0).mean() > 0.5 and (e[m == 0] == p[m == 0]).all()
+    assert (e[m > 128] != p[m > 128]).any(-1).mean() > 0.9
+    m1, m2 = (np.asarray(s.mask) / 255 for s in r.steps)
+    assert np.abs(m / 255 - (1 - (1 - m1) * (1 - m2))).max() <= 1.5 / 255
+    assert np.array_equal(np.asarray(photos.edit_photo(pic, {'Smiling': 1, 'Eyeglasses': 1}, editor=ed, strength=0).photo), p)
+    one = photos.edit_photo(pic, 'Smiling', editor=ed)                                # one attribute: as before, one step
+    assert len(one.steps) == 1 and np.array_equal(np.asarray(one.mask), np.asarray(one.steps[0].mask))
+
+def test_widget_edits_two_attributes_at_a_strength(ckpt, ckpt_eyeglasses, photo):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ed = Editor({'Smiling': ckpt, 'Eyeglasses': ckpt_eyeglasses}, device='cpu', precision='fp32')
+    with contextlib.redirect_stdout(io.StringIO()):
+        w = editor_widget(ed, [photo])
+        assert set(w.controls) == {'image', 'attributes', 'strength'} and w.renders == 1
+        assert [s.attribute for s in w.result.steps] == ['Smiling']                     # the first attribute, added
+        w.controls['attributes']['Eyeglasses'].value = 'remove'
+        assert w.renders == 2 and [(s.attribute, s.value) for s in w.result.steps] == [('Eyeglasses', 0), ('Smiling', 1)]
+        assert w.note.value == '-Eyeglasses +Smiling, strength 1.00'
+        assert np.array_equal(np.asarray(w.result.edited), np.asarray(ed.edit(photo, {'Smiling': 1, 'Eyeglasses': 0}).edited))
+        w.controls['strength'].value = 0.5
+        assert w.renders == 3 and np.array_equal(np.asarray(w.result.edited),
+                                                 np.asarray(ed.edit(photo, {'Smiling': 1, 'Eyeglasses': 0}, strength=0.5).edited))
+    plt.close('all')

@@ -141,6 +141,58 @@ def test_api_refuses_nan_and_zero_one_images_and_takes_per_face_values(ck, face)
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match='no CUDA GPU'): edit(x, 'Smiling', checkpoint=ck, device='cuda')
 
+# ---- 7. several attributes and the strength: each mistake a named error, nothing written ------------------------
+@pytest.fixture(scope='module')
+def two(ck, tmp_path_factory):
+    "The tiny Smiling checkpoint, and the same weights saved as an Eyeglasses one."
+    d = torch.load(ck, weights_only=True)
+    p = tmp_path_factory.mktemp('glasses') / 'checkpoint.pt'
+    save_atomic({**d, 'config': {**d['config'], 'attribute': 'Eyeglasses'}}, p)
+    return ck, p
+
+def test_combined_edit_mistakes_are_named_in_python(two, face):
+    from sagan_nb.faces import UnknownAttributeError
+    from sagan_nb.edit import BadValueError, BadStrengthError, DuplicateAttributeError, ModelSizeError, CombinedEdit
+    ed = Editor({'Smiling': two[0], 'Eyeglasses': two[1]}, device='cpu')
+    x = face[None]
+    assert isinstance(ed.edit(x, {'Smiling': 1, 'Eyeglasses': 0}, strength=2), CombinedEdit)
+    cases = [(UnknownAttributeError, "did you mean 'Smiling'", lambda: ed.edit(x, {'Smiling': 1, 'Smilling': 1})),
+             (UnknownAttributeError, "no model loaded for 'No_Beard'", lambda: ed.edit(x, {'Smiling': 1, 'No_Beard': 0})),
+             (BadValueError, 'Eyeglasses: value must be 1 (add the attribute) or 0', lambda: ed.edit(x, {'Smiling': 1, 'Eyeglasses': 2})),
+             (BadValueError, 'Smiling: value must be 1', lambda: ed.edit(x, {'Smiling': 0.5})),
+             (BadStrengthError, 'strength must be a number in [0, 2]', lambda: ed.edit(x, {'Smiling': 1}, strength=2.5)),
+             (BadStrengthError, 'strength must be a number in [0, 2]', lambda: ed.edit(x, 'Smiling', strength=-0.1)),
+             (BadStrengthError, 'strength must be a number in [0, 2]', lambda: edit(x, 'Smiling', checkpoint=two[0], strength=float('nan'))),
+             (DuplicateAttributeError, "'Smiling' is asked for twice", lambda: ed.edit(x, [('Smiling', 1), ('Eyeglasses', 1), ('Smiling', 0)])),
+             (ModelSizeError, 'one size, got Eyeglasses 16 px, Smiling 32 px',
+              lambda: Editor(device='cpu', pretrained=False).add('Smiling', ed.models['Smiling'], 32)
+                      .add('Eyeglasses', ed.models['Eyeglasses'], 16).edit(x, {'Smiling': 1, 'Eyeglasses': 1}))]
+    for err, says, call in cases:
+        with pytest.raises(err) as e: call()
+        assert says in str(e.value), (says, str(e.value))
+
+@pytest.mark.parametrize('opts,says', [
+    (['--attribute', 'Smiling=1', '--attribute', 'Smilling=1'], "did you mean 'Smiling'"),
+    (['--attribute', 'Smiling=1', '--attribute', 'Eyeglasses=2'], 'Eyeglasses: value must be 1'),
+    (['--attribute', 'Smiling=1', '--attribute', 'Eyeglasses', '--value', '0.5'], 'value must be 1'),
+    (['--attribute', 'Smiling=1', '--attribute', 'Eyeglasses=1', '--strength', '2.5'], 'strength must be a number in [0, 2]'),
+    (['--attribute', 'Smiling', '--strength', '-1'], 'strength must be a number in [0, 2]'),
+    (['--attribute', 'Smiling', '--strength', 'nan'], 'strength must be a number in [0, 2]'),
+    (['--attribute', 'Smiling', '--strength', 'x'], "invalid float value: 'x'"),
+    (['--attribute', 'Smiling=1', '--attribute', 'Eyeglasses=1', '--attribute', 'Smiling=0'], "'Smiling' is asked for twice"),
+    (['--attribute', 'Smiling=1', '--attribute', 'No_Beard=1'], 'one size, got No_Beard {shipped} px, Smiling 32 px'),
+])
+def test_combined_edit_mistakes_are_refused_by_the_cli_before_writing(two, face, tmp_path, opts, says):
+    "The shipped No_Beard model is 64 px, the tiny ones 32: combined, refused; nothing at the output or the mask."
+    from sagan_nb.pretrained import shipped
+    if 'one size' in says:
+        if shipped().get('No_Beard', {}).get('image_size', 32) == 32: pytest.skip('no shipped No_Beard model of another size')
+        says = says.format(shipped=shipped()['No_Beard']['image_size'])
+    to_pil(face).save(tmp_path / 'f.png')
+    cks = ['--checkpoint', two[0]] + ([] if 'one size' in says else ['--checkpoint', two[1]])   # No_Beard: the shipped one
+    refused('edit', *cks, *opts, tmp_path / 'f.png', tmp_path / 'o.png', '--mask', tmp_path / 'm.png', says=says,
+            nothing_at=[tmp_path / 'o.png', tmp_path / 'm.png'])
+
 # ---- the fuzz ------------------------------------------------------------------------------------------------------
 MODES = ('1', 'L', 'P', 'RGB', 'RGBA', 'LA', 'CMYK', 'I', 'I;16', 'F', 'YCbCr', 'PA')
 FORMATS = ('.png', '.jpg', '.bmp', '.tif', '.webp', '.gif')
@@ -249,5 +301,39 @@ def test_fuzz_cli_and_api(ck, face, tmp_path, monkeypatch):
         assert isinstance(r, EditResult)
         e = r.edited if isinstance(r.edited, torch.Tensor) else torch.as_tensor(np.asarray(r.edited)).float()
         assert torch.isfinite(e).all(), (shape, dtype, value)
+        seen['api'][0] += 1
+    assert all(ok >= 5 and bad >= 5 for ok, bad in seen.values()), seen
+
+def test_fuzz_combined_edits(two, face, tmp_path):
+    "About 120 combined edits with odd attributes, values and strengths, on the command line and in Python: a correct edit or a named refusal."
+    from sagan_nb.edit import CombinedEdit
+    rng = random.Random(1)
+    seen = {k: [0, 0] for k in ('cli', 'api')}
+    to_pil(face).save(tmp_path / 'f.png')
+    names = ['Smiling', 'Eyeglasses', 'Smiling', 'Eyeglasses', 'Smile', 'No_Beard', 'Bald', '']
+    values = ['1', '0', 'add', 'remove', '2', '-1', 'x', '0.5', '']
+    strengths = ['0', '1', '2', '0.5', '1.99', '2.01', '-0', '-1', 'inf', 'nan', '1e-9']
+    for i in range(60):
+        argv, outs = ['edit', '--checkpoint', two[0], '--checkpoint', two[1], tmp_path / 'f.png'], [tmp_path / f'o{i}.png']
+        argv.append(outs[0])
+        for _ in range(rng.randint(0, 3)):
+            n, v = rng.choice(names), rng.choice(values)
+            argv += ['--attribute', n if rng.random() < 0.3 else f'{n}={v}']
+        if rng.random() < 0.6: argv += ['--strength', rng.choice(strengths)]
+        if rng.random() < 0.3: outs.append(tmp_path / f'm{i}.png'); argv += ['--mask', outs[-1]]
+        code, out, err = run(*argv)
+        check_edit_outcome(argv, code, err, outs, tmp_path / 'f.png'); seen['cli'][code == 2] += 1
+    ed = Editor({'Smiling': two[0], 'Eyeglasses': two[1]}, device='cpu')
+    x = face[None].float() / 127.5 - 1
+    for i in range(60):
+        ask = {}
+        for _ in range(rng.randint(0, 3)): ask[rng.choice(names[:4] * 3 + names)] = rng.choice([1, 0, 'add', 'remove', True] * 3 + [2, 0.5, None, [1]])
+        if rng.random() < 0.1: ask = list(ask.items()) * 2
+        s = rng.choice([0, 1, 2, 0.5, 1.25] * 3 + [2.5, -1, float('nan'), True, '1', None])
+        try: r = ed.edit(x, ask, strength=s)
+        except NAMED + (KeyError,) as e:
+            assert isinstance(e, NAMED), (ask, s, type(e)); seen['api'][1] += 1; continue
+        assert isinstance(r, CombinedEdit) and torch.isfinite(r.edited).all() and len(r.steps) == len(ask)
+        if s == 0: assert torch.equal(r.edited, x)
         seen['api'][0] += 1
     assert all(ok >= 5 and bad >= 5 for ok, bad in seen.values()), seen

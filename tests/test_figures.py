@@ -93,3 +93,45 @@ def test_figures_run_on_real_celeba_and_lfw(data_root, tmp_path):
     assert len(celeba) == 2 and celeba[0]['genuine'] > 1000               # every test person with 2+ photos
     table = json.loads((out / 'table_fig09.json').read_text())
     assert {r['region'] for r in table} == {'landmark box'}               # LFW has no masks: the landmark regions
+
+# ---- beyond the paper: several attributes in one edit (issue 25) --------------------------------------------------
+COMBINED = 'ext_combined_attributes'
+
+def test_combined_attributes_notebook_is_parameterised_and_clean():
+    nb = json.loads((figures_dir() / f'{COMBINED}.ipynb').read_text())
+    tagged = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    assert len(tagged) == 1
+    src = ''.join(tagged[0]['source'])
+    for p in ('data_root', 'budget', 'out_dir', 'work_dir', 'device', 'checkpoints', 'attributes', 'judge'): assert f'{p} =' in src, p
+    assert not any(c.get('outputs') for c in nb['cells'] if c['cell_type'] == 'code'), 'committed with outputs'
+
+def run_combined(tmp_path, **params) -> Path:
+    import papermill as pm
+    out = tmp_path / 'out'
+    pm.execute_notebook(str(figures_dir() / f'{COMBINED}.ipynb'), str(tmp_path / 'executed.ipynb'), cwd=str(figures_dir()),
+                        parameters=dict(out_dir=str(out), work_dir=str(tmp_path / 'work'), **params), progress_bar=False,
+                        kernel_name='python3')
+    return out
+
+@pytest.mark.slow                      # a kernel, two 2-update models and the judge: about 15 s
+def test_combined_attributes_figure_on_synthetic_faces(tmp_path):
+    out = run_combined(tmp_path, budget='smoke')
+    assert (out / f'{COMBINED}.png').exists()
+    rows = json.loads((out / f'table_{COMBINED}.json').read_text())['rows']
+    assert [(r['edit'], r['steps']) for r in rows] == [('Eyeglasses alone', 'Eyeglasses'), ('Smiling alone', 'Smiling'),
+                                                      ('all in one edit', 'Eyeglasses then Smiling')]
+    assert all(0 <= r['judged Eyeglasses'] <= 1 and 0 <= r['judged Smiling'] <= 1 for r in rows)
+    # the union takes at least as much of the face as either mask alone
+    assert rows[2]['mask > 0.5'] >= max(rows[0]['mask > 0.5'], rows[1]['mask > 0.5'])
+    assert 'reverse order (Smiling then Eyeglasses)' in (out / f'table_{COMBINED}.md').read_text()
+
+@pytest.mark.slow
+def test_combined_attributes_figure_uses_the_shipped_models_on_celeba(data_root, tmp_path):
+    "With a data root at the celeba-cpu budget: the shipped models on CelebA test faces (no judge: it trains on every training face)."
+    from sagan_nb.pretrained import shipped
+    if not {'Eyeglasses', 'Smiling'} <= set(shipped()): pytest.skip('the shipped models are not in this install')
+    out = run_combined(tmp_path, budget='celeba-cpu', data_root=str(data_root), judge=False)
+    assert (out / f'{COMBINED}.png').exists() and not (tmp_path / 'work' / 'celeba-cpu' / 'runs').exists()   # nothing trained
+    table = json.loads((out / f'table_{COMBINED}.json').read_text())
+    assert table['faces'] == 'CelebA test faces' and all(v.startswith('shipped') for v in table['models'].values())
+    assert [r['steps'] for r in table['rows']] == ['Eyeglasses', 'Smiling', 'Eyeglasses then Smiling']
