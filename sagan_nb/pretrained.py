@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_pretrained.ipynb 3
 from __future__ import annotations
-import datetime, hashlib, json
+import datetime, hashlib, json, warnings
 from importlib.resources import files
 from pathlib import Path
 import torch
@@ -12,8 +12,8 @@ from .faces import ATTRIBUTES, DataError, check_attributes, write_text_atomic
 from .config import TrainConfig, export_generator, load_checkpoint, load_generator
 
 # %% auto 0
-__all__ = ['WEIGHTS_DIR', 'MODELS_FILE', 'LICENCE', 'PretrainedError', 'sha256', 'shipped', 'pretrained_path', 'load_pretrained',
-           'ship_generator']
+__all__ = ['WEIGHTS_DIR', 'MODELS_FILE', 'LICENCE', 'PretrainedError', 'sha256', 'shipped', 'pretrained_path',
+           'ExperimentalModelWarning', 'load_pretrained', 'ship_generator']
 
 # %% ../nbs/04a_pretrained.ipynb 6
 WEIGHTS_DIR = Path(str(files('sagan_nb'))) / 'weights'     # package data (setup.py: weights/*.pt, weights/*.json)
@@ -54,9 +54,17 @@ def pretrained_path(attribute: str, weights_dir=None) -> Path:
                               "(a damaged or replaced file; reinstall sagan_nb)")
     return path
 
+class ExperimentalModelWarning(UserWarning):
+    "A shipped model that does not meet the project's bar for edits (its record's `status` says why)."
+
 def load_pretrained(attribute: str, device='cpu', weights_dir=None) -> tuple[torch.nn.Module, TrainConfig]:
-    "The shipped generator for `attribute` (float32, eval mode, on `device`) and its `TrainConfig`."
-    return load_generator(pretrained_path(attribute, weights_dir), device=device)
+    """The shipped generator for `attribute` (float32, eval mode, on `device`) and its `TrainConfig`. A model whose
+    record's `status` starts with 'experimental' loads with an `ExperimentalModelWarning` that says why."""
+    path = pretrained_path(attribute, weights_dir)
+    status = shipped(weights_dir or WEIGHTS_DIR)[attribute].get('status', '')
+    if status.startswith('experimental'):
+        warnings.warn(f"the shipped {attribute} model is {status}", ExperimentalModelWarning, stacklevel=2)
+    return load_generator(path, device=device)
 
 # %% ../nbs/04a_pretrained.ipynb 10
 def ship_generator(checkpoint, weights_dir=None, dtype=torch.float16, **provenance) -> Path:
