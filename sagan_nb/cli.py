@@ -398,7 +398,7 @@ def cmd_figures(args) -> int:
 def _demo_figures(out: Path, args) -> list[Path]:
     if not args.figures: return []
     run_figures(out, None, args.budget)
-    return sorted(out.glob('fig*.png'))
+    return sorted(p for p in out.glob('*.png') if p.name.startswith(('fig', 'ext_')))   # the paper's and ours
 
 DEMO_STEPS.append(('every paper figure on the synthetic faces (papermill)', _demo_figures))
 

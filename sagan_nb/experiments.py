@@ -303,7 +303,7 @@ def save_table(rows: list[dict], out_dir, name: str, title: str = '', columns: S
 
 # %% ../nbs/10_experiments.ipynb 23
 FIGURES = ('fig01_whole_vs_local', 'fig03_attention', 'fig04_07_comparison', 'fig08_augmentation', 'fig09_lfw',
-           'fig10_11_verification')
+           'fig10_11_verification', 'ext_combined_attributes')
 
 def figures_dir() -> Path:
     "The `paper_figures/` folder of this checkout (the notebooks ship with the repository, not the wheel)."
