@@ -61,8 +61,9 @@ def browser():
 
 def wait(b, cond, what: str, timeout: float = 120):
     "WebDriverWait(b, timeout).until(cond), failing with what the page shows (its text, a screenshot beside the log)."
-    from selenium.common.exceptions import TimeoutException
-    try: return WebDriverWait(b, timeout).until(cond)
+    from selenium.common.exceptions import TimeoutException, StaleElementReferenceException
+    # a widget redraws its image while the condition reads it: a stale element means "look again", not a failure
+    try: return WebDriverWait(b, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(cond)
     except TimeoutException:
         shot = Path(os.environ.get('PYTEST_TMP', '/tmp')) / 'sagan_nb_browser_failure.png'
         b.save_screenshot(str(shot))

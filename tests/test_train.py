@@ -56,13 +56,14 @@ def test_ddp_two_processes_match_one(tmp_path, method):
     # The two processes sum their halves of each batch in another order: ~1e-7 relative rounding in every gradient.
     # Adam divides a gradient by its own running size, so where a gradient is near 0 that rounding can flip the sign
     # of a whole step (±lr): a few weights differ by up to the Adam bound, 2·lr per step, while the bulk agree. So:
-    # losses to rtol 1e-4 / atol 1e-6; weights each within the Adam bound and together within 0.2 of the distance
-    # they travelled. Thresholded terms (accuracies, the mask's area) are not compared: one logit or one pixel crossing
+    # losses to rtol 1e-3 / atol 1e-6 (1e-4 until a CPU with AVX512-BF16 put ResGAN's g_dual at step 3 1.25e-4 apart,
+    # with the code of before and after alike: rounding, not a bug; the bug above is still 14-69x outside); weights each
+    # within the Adam bound and together within 0.2 of the distance they travelled. Thresholded terms (accuracies, the mask's area) are not compared: one logit or one pixel crossing
     # its threshold moves them by a whole 1/B, whatever the rounding.
     thresholded = {'d_acc', 'd_fake_acc', 'mask_area'}
     for k in one.history:
         if k in thresholded: continue
-        torch.testing.assert_close(torch.tensor(ddp['history'][k]), torch.tensor(one.history[k]), rtol=1e-4, atol=1e-6,
+        torch.testing.assert_close(torch.tensor(ddp['history'][k]), torch.tensor(one.history[k]), rtol=1e-3, atol=1e-6,
                                    msg=lambda m: f'{k}: {m}')
     num = den = 0.
     for k, v in one.G.state_dict().items():
