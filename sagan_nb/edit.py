@@ -11,14 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 from PIL import Image
-from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, UnknownAttributeError,
+from .faces import (patch, ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, UnknownAttributeError,
                             BadInputError, center_crop_box, unknown_attribute, to_float, to_uint8)
 from .images import to_rgb, read_image, to_model, paste_back
 from .models import GenOutput
 from .config import TrainConfig, ConfigMismatchError, load_generator
 from .devices import resolve_device, resolve_precision
 from .pretrained import pretrained_path, shipped
-from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['EDIT_ORDER', 'BadValueError', 'BadStrengthError', 'DuplicateAttributeError', 'ModelSizeError', 'edit_value',

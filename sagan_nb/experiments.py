@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from .faces import ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
+from .faces import patch, tqdm, ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
 from .synth import load_faces, shifted_faces
 from .models import GenOutput
 from .config import TrainConfig, load_checkpoint, load_generator, check_config, METHODS
@@ -23,7 +23,6 @@ from .edit import Editor
 from .identity import DlibFaceEmbedder, MissingExtraError
 from .metrics import (AttributeClassifier, train_attribute_classifier,
                               save_classifier, load_classifier, edit_metrics, metrics_table)
-from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['TIME_FILE', 'FIGURES', 'VERIFY_TEST_START', 'VERIFY_PAIRS_START', 'train_time', 'train_models', 'parse_checkpoints',
@@ -67,7 +66,6 @@ def train_time(run_dir) -> dict:
 
 def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, progress: bool = True) -> dict:
     "Train every `{name: TrainConfig}` of `jobs` not yet done under `work_dir/runs/<name>`; returns {name: seconds}."
-    from tqdm.auto import tqdm
     work_dir = Path(work_dir); (work_dir / 'runs').mkdir(parents=True, exist_ok=True)
     todo = {k: c for k, c in jobs.items() if (_ckpt_steps(work_dir / 'runs' / k / 'checkpoint.pt', c) or 0) < c.steps}
     todo = dict(sorted(todo.items(), key=lambda kv: -_cost(kv[1])))     # longest first: the pool ends together

@@ -12,17 +12,43 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
+import inspect
 from PIL import Image
-from tqdm.auto import tqdm
 
 # %% auto 0
-__all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'CELEBA_CROP', 'IMAGE_SIZE', 'DataError', 'MissingDataError', 'AnnotationError',
-           'CorruptImageError', 'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError', 'OutputError',
-           'check_output', 'atomic_path', 'write_text_atomic', 'save_atomic', 'unknown_attribute', 'check_attributes',
-           'to_float', 'to_uint8', 'check_images', 'FaceTensors', 'default_data_root', 'center_crop_box', 'load_image',
-           'decode_images', 'to_pil', 'attr_titles', 'show_faces']
+__all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'CELEBA_CROP', 'IMAGE_SIZE', 'patch', 'DataError', 'MissingDataError',
+           'AnnotationError', 'CorruptImageError', 'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError',
+           'OutputError', 'check_output', 'atomic_path', 'write_text_atomic', 'save_atomic', 'unknown_attribute',
+           'check_attributes', 'to_float', 'to_uint8', 'check_images', 'FaceTensors', 'default_data_root',
+           'center_crop_box', 'load_image', 'decode_images', 'to_pil', 'attr_titles', 'show_faces']
 
 # %% ../nbs/00_faces.ipynb 5
+def patch(f):
+    """Decorator: make `f` a method of the class its first parameter is annotated with (`def save(self: Trainer)`),
+    the part of fastcore's `patch` this package uses. Returns `f` itself, so `Editor.__call__ = edit` binds it."""
+    g = inspect.unwrap(f)                                  # through torch.no_grad() and the like
+    ann = next(iter(g.__annotations__.values()), None)
+    if ann is None: raise TypeError(f"@patch: the first parameter of {f.__name__} has no class annotation")
+    cls = eval(ann, g.__globals__) if isinstance(ann, str) else ann   # `from __future__ import annotations`: a string
+    f.__qualname__ = f'{cls.__name__}.{f.__name__}'
+    setattr(cls, f.__name__, f)
+    return f
+
+try: from tqdm.auto import tqdm, trange
+except ImportError:                                        # optional at run time: no bars without it
+    class tqdm:
+        "tqdm's bar where tqdm is not installed: iterates, counts nothing, prints nothing."
+        def __init__(self, iterable=None, *args, **kwargs): self.iterable = iterable
+        def __iter__(self): return iter(self.iterable)
+        def __enter__(self): return self
+        def __exit__(self, *exc): return False
+        def update(self, n=1): pass
+        def set_postfix(self, *args, **kwargs): pass
+        def set_description(self, *args, **kwargs): pass
+        def close(self): pass
+    def trange(*args, **kwargs): return tqdm(range(*args), **kwargs)
+
+# %% ../nbs/00_faces.ipynb 8
 class DataError(Exception):
     "Base of the errors raised on bad input data; each message names the file (and line) and what was expected."
 
@@ -48,7 +74,7 @@ class BadInputError(DataError, ValueError):
 class OutputError(DataError, OSError):
     "An output that cannot be written (its folder is a file or read-only, an unknown image format); nothing was written."
 
-# %% ../nbs/00_faces.ipynb 8
+# %% ../nbs/00_faces.ipynb 11
 _FS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EISDIR, errno.EEXIST)
 
 def _existing_ancestor(path: Path) -> Path:
@@ -95,7 +121,7 @@ def save_atomic(obj, path) -> Path:
     with atomic_path(path) as tmp: torch.save(obj, tmp)
     return Path(path)
 
-# %% ../nbs/00_faces.ipynb 11
+# %% ../nbs/00_faces.ipynb 14
 ATTRIBUTES = ('Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard')
 
 CELEBA_ATTRIBUTES = (
@@ -122,7 +148,7 @@ def check_attributes(attributes: str | Sequence[str] | None, available: Sequence
     if len(set(attributes)) != len(attributes): raise ValueError(f"attribute named twice in {attributes}")
     return attributes
 
-# %% ../nbs/00_faces.ipynb 14
+# %% ../nbs/00_faces.ipynb 17
 def to_float(images: torch.Tensor) -> torch.Tensor:
     "uint8 images in [0, 255] -> float32 in [-1, 1] (the generator's Tanh range)."
     return images.float().div_(127.5).sub_(1.0)
@@ -137,7 +163,7 @@ def check_images(x: torch.Tensor, what: str = 'images') -> torch.Tensor:
         raise ValueError(f"{what} must be a tensor [N,3,H,W], got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
     return x
 
-# %% ../nbs/00_faces.ipynb 17
+# %% ../nbs/00_faces.ipynb 20
 @dataclass
 class FaceTensors:
     "Decoded faces: `images` uint8 [N,3,S,S], `attrs` float {0,1} [N,A] named by `attr_names`."
@@ -200,7 +226,7 @@ class FaceTensors:
         if not isinstance(d, dict) or d.get('format') != 1: raise DataError(f"{path} is not a FaceTensors file")
         return cls(d['images'], d['attrs'], tuple(d['attr_names']), d['names'], d['identities'], d['masks'], d['corrupt'])
 
-# %% ../nbs/00_faces.ipynb 20
+# %% ../nbs/00_faces.ipynb 23
 def default_data_root() -> Path | None:
     "The data root named by the environment variable `SAGAN_NB_DATA`, else None (synthetic data)."
     v = os.environ.get('SAGAN_NB_DATA', '').strip()
@@ -214,7 +240,7 @@ def _need_file(path: Path, what: str) -> Path:
     if not path.is_file(): raise MissingDataError(f"{what} not found: expected the file {path}")
     return path
 
-# %% ../nbs/00_faces.ipynb 23
+# %% ../nbs/00_faces.ipynb 26
 CELEBA_CROP, IMAGE_SIZE = 178, 128
 
 def center_crop_box(width: int, height: int, crop: int | None, shift_y: int = 0) -> tuple[int, int, int, int]:
@@ -273,7 +299,7 @@ def decode_images(paths: Sequence[str | Path], size: int = IMAGE_SIZE, crop: int
     if failed: out = out[np.setdiff1d(np.arange(n), list(failed))]
     return torch.from_numpy(out), dict(sorted(failed.items()))
 
-# %% ../nbs/00_faces.ipynb 26
+# %% ../nbs/00_faces.ipynb 29
 def to_pil(image: torch.Tensor) -> Image.Image:
     "One image [3,S,S], uint8 or float in [-1, 1], as a PIL image."
     if image.dtype != torch.uint8: image = to_uint8(image)
@@ -300,7 +326,7 @@ def show_faces(images: torch.Tensor | FaceTensors, titles: Sequence[str] | None 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/00_faces.ipynb 29
+# %% ../nbs/00_faces.ipynb 32
 def _cache_path(cache_dir: str | Path, stem: str, key: dict) -> Path:
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir).expanduser()/f"{stem}-{h}.pt"

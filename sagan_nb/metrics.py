@@ -11,8 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import trange
-from .faces import FaceTensors, UnknownAttributeError, check_images, to_float, save_atomic
+from .faces import trange, FaceTensors, UnknownAttributeError, check_images, to_float, save_atomic
 from .identity import identity_similarity, identity_distance
 from .celeba import attribute_region
 from .models import GenOutput

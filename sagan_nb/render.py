@@ -325,7 +325,7 @@ def render_faces(params: list[FaceParams], attrs, size: int = 128, progress: boo
     masks = np.empty((n, len(ATTRIBUTES), size, size), bool)
     it = range(n)
     if progress:
-        from tqdm.auto import tqdm
+        from sagan_nb.faces import tqdm
         it = tqdm(it, desc=f"synthetic faces {size}x{size}")
     for i in it:
         img, masks[i] = _render_one(params[i], attr_vector(attrs[i]), size)

@@ -11,9 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 import torch.nn.functional as F
-from fastcore.basics import patch
-from tqdm.auto import tqdm
-from .faces import FaceTensors, to_float, save_atomic, write_text_atomic, atomic_path
+from .faces import FaceTensors, patch, tqdm, to_float, save_atomic, write_text_atomic, atomic_path
 from .models import Generator, Discriminator, init_weights, with_attribute
 from .losses import attribute_bce, d_loss, g_loss, mask_tv, r1_d_loss
 from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, get_method, load_checkpoint,

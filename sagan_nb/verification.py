@@ -110,7 +110,7 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from sagan_nb.faces import tqdm
         bar = tqdm(total=total, desc=f"face net ({len(ids)} people, {len(faces)} faces)")
     model.train()
     step, epoch = 0, 0
@@ -167,7 +167,7 @@ def augment(faces: FaceTensors, editors: Mapping[str, EditFn], bs: int = 64, pro
     images, attrs, names, ids = [faces.images], [faces.attrs], [list(faces.names)], [faces.identities]
     it = [(a, v) for a in editors for v in (1, 0)]
     if progress:
-        from tqdm.auto import tqdm
+        from sagan_nb.faces import tqdm
         it = tqdm(it, desc=f"augmenting {len(faces)} faces")
     for a, v in it:
         images.append(torch.cat([_run_editor(editors[a], a, to_float(b), v) for b in faces.images.split(bs)])

@@ -100,3 +100,31 @@ def test_wheel_contains_the_library(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert r.stdout.startswith(str(site)), r.stdout                 # the wheel's copy ran, not the checkout's
     assert Image.open(tmp_path / 'out.png').size == (80, 80)
+
+# what a GPU machine without a package registry has beside its own torch (issue 27): `pip install --no-deps -e .`
+OPTIONAL = ('fastcore', 'tqdm', 'matplotlib', 'papermill', 'nbformat', 'IPython', 'ipywidgets', 'ipykernel', 'dlib',
+            'face_recognition_models', 'selenium', 'pytest')
+
+def test_runs_with_torch_torchvision_numpy_and_pillow_alone(tmp_path):
+    "Every module imports, `sagan_nb train` trains and `sagan_nb edit` edits with none of the optional packages."
+    code = f"""
+import sys
+for m in {OPTIONAL!r}: sys.modules[m] = None                     # `import m` now raises ImportError
+import importlib, pkgutil, sagan_nb
+for m in pkgutil.iter_modules(sagan_nb.__path__): importlib.import_module('sagan_nb.' + m.name)
+from sagan_nb.cli import main
+from sagan_nb.faces import to_pil
+from sagan_nb.synth import synth_tensors
+to_pil(synth_tensors(1, size=40, seed=5).images[0]).save(r'{tmp_path}/face.png')
+assert main(['train', '--attribute', 'Smiling', '--image-size', '32', '--conv-dim', '8', '--n-res', '1',
+             '--d-conv-dim', '8', '--batch-size', '8', '--device', 'cpu', '--n-synth', '16', '--steps', '2',
+             '--out', r'{tmp_path}/run']) == 0
+assert main(['edit', '--checkpoint', r'{tmp_path}/run', r'{tmp_path}/face.png', r'{tmp_path}/out.png']) == 0
+assert main(['edit', '--attribute', 'Smiling', r'{tmp_path}/face.png', r'{tmp_path}/shipped.png']) == 0
+assert not any(m in sys.modules and sys.modules[m] is not None for m in {OPTIONAL!r})
+print('ok')
+"""
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0 and r.stdout.strip().endswith('ok'), r.stderr[-3000:]
+    assert (tmp_path / 'out.png').exists() and (tmp_path / 'shipped.png').exists()
