@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from sagan_nb.models import Generator, Discriminator, init_weights, count_flops
 from sagan_nb.faces import FaceTensors
 from sagan_nb.train import Trainer, TrainConfig
+from sagan_nb.devices import cuda_settings, memory_format
 from sagan_nb.budgets import get_budget
 from timing import sync, time_fn, interleaved, PeakMemory, matmul_rate, matmul_fns, matmul_result
 import report
@@ -75,8 +76,9 @@ CONFIGS = {c.name: c for c in [
 DEFAULTS = {  # (edit configs, train configs) run by default on each device
     'cpu': (['eager_fp32', 'channels_last', 'compile', 'bf16', 'bf16_compile', 'editor_default'],   # *_freeze: no gain
             ['eager_fp32', 'compile', 'bf16', 'bf16_compile']),
-    'cuda': (['eager_fp32', 'bf16_cl', 'fast_cuda_edit', 'editor_default'],
-             ['eager_fp32', 'bf16_cl', 'fast_cuda_train']),
+    # bf16 (NCHW) is what the trainer runs by default on a GPU (`devices.memory_format`); bf16_cl measures channels_last
+    'cuda': (['eager_fp32', 'bf16', 'bf16_cl', 'fast_cuda_edit', 'editor_default'],
+             ['eager_fp32', 'bf16', 'bf16_cl', 'fast_cuda_train']),
 }
 QUICK = (['eager_fp32', 'channels_last', 'bf16', 'editor_default'], ['eager_fp32', 'bf16'])  # no compile: stays fast
 
@@ -87,7 +89,7 @@ QUICK_SHAPE = dict(image_size=32, conv_dim=8, d_conv_dim=8, batch_size=4)   # --
 def recipe_config(name: str) -> TrainConfig:
     "The recipe's `TrainConfig` as its runs use it on a CPU: eager fp32, NCHW (its 'auto' fields resolved so)."
     method, attribute = RECIPES[name]
-    return replace(get_budget(name).config(method, attribute), device='cpu', amp='off', channels_last='off',
+    return replace(get_budget(name).config(method, attribute), device='cpu', amp='fp32', channels_last='off',
                    compile=False)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ def train_flops(tc: TrainConfig) -> dict:
     """FLOPs of one training iteration of `tc` (n_critic D steps + 1 G step: forward, backward and the gradient
     penalty's double backward): `FlopCounterMode` around one real `Trainer.train_step` on the CPU in fp32 (the count
     depends on shapes only, not on dtype or memory format). Costs one eager iteration (128², batch 16: ~15 s on 2 idle cores)."""
-    tc = replace(tc, device='cpu', amp='off', channels_last='off', compile=False)
+    tc = replace(tc, device='cpu', amp='fp32', channels_last='off', compile=False)
     tr = trainer(tc, tc.batch_size)
     with FlopCounterMode(display=False) as fc: tr.train_step()
     by_op = {str(k): int(v) for k, v in fc.get_flop_counts().get('Global', {}).items()}
@@ -188,7 +190,7 @@ def bench_edit(names, args, device, G0, flops_g: int) -> tuple[dict, dict]:
         cfg = CONFIGS[n]
         log(f'edit: building {n} …')
         try:
-            fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+            fmt = memory_format('on' if cfg.channels_last else 'off', device)     # the trainer's layouts
             G = copy.deepcopy(G0).eval().requires_grad_(False).to(device, memory_format=fmt)
             a1, ab = x1.to(device).contiguous(memory_format=fmt), xb.to(device).contiguous(memory_format=fmt)
             f1, fb, dtype = edit_fns(cfg, G, a1, ab, device)
@@ -221,7 +223,7 @@ def bench_edit(names, args, device, G0, flops_g: int) -> tuple[dict, dict]:
 def train_config(args, device, cfg: Config) -> TrainConfig:
     "The benchmarked shape as a `TrainConfig` (the paper's hyper-parameters: TrainConfig's defaults) for `cfg`."
     return TrainConfig(attribute=ATTR, image_size=args.size, conv_dim=args.conv_dim, d_conv_dim=args.d_conv_dim,
-                       batch_size=args.batch, device=str(device), amp='bf16' if cfg.bf16 else 'off',
+                       batch_size=args.batch, device=str(device), amp='bf16' if cfg.bf16 else 'fp32',
                        channels_last='on' if cfg.channels_last else 'off', compile=False)
 
 def step_fn(tr: Trainer):
@@ -300,7 +302,7 @@ def bench_recipe(name: str, args) -> dict:
 def bench_data(args, device, cfg: Config) -> dict:
     """Batch assembly alone, as each D step does it (`Trainer.next_batch`): draw indices, gather from the uint8 cache,
     to_float on the device, random flips."""
-    tc = replace(train_config(args, device, cfg), conv_dim=4, d_conv_dim=4, amp='off')   # models unused: small
+    tc = replace(train_config(args, device, cfg), conv_dim=4, d_conv_dim=4, amp='fp32')   # models unused: small
     t = time_fn(trainer(tc, args.faces).next_batch, device, 50 if not args.quick else 10, 5)
     return dict(batch_ms=t['median'] * 1e3, batch_best_ms=t['best'] * 1e3, faces_cached=args.faces,
                 runner='sagan_nb.train.Trainer.next_batch', cache_mb=args.faces * 3 * args.size ** 2 / 2 ** 20,
@@ -401,9 +403,11 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     device, cuda = args.device, args.device.type == 'cuda'
     if args.threads: torch.set_num_threads(args.threads)
-    if cuda: torch.backends.cudnn.benchmark = True   # let cuDNN time its conv algorithms once per shape (all configs)
     t_start = time.time()
     res = dict(meta=run_meta(args))
+    # CUDA's library settings as the trainer has them (`devices.cuda_settings`: cuDNN autotuning on, TF32 off; the
+    # environment variables SAGAN_NB_CUDNN_BENCHMARK / SAGAN_NB_TF32 turn them), for every config, editing included
+    res['meta']['cuda_settings'] = cuda_settings(device)
 
     # 1. matmul rate, alone (fp32 on CPU is the reference, bf16 on GPU; the other dtype is measured too). The edit and
     #    train sections time the same matmuls again in their rounds, and their '% matmul' uses those.

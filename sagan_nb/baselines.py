@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from .models import ResidualBlock, GenOutput, Discriminator, init_weights, with_attribute
-from .losses import critic_score, gradient_penalty, attribute_bce
+from .losses import critic_score, d_loss, attribute_bce
 from .config import TrainConfig, Method, register_method, get_method
 
 # %% auto 0
@@ -21,15 +21,23 @@ __all__ = ['STARGAN', 'CYCLEGAN', 'GENERATED', 'RESGAN', 'TwoWay', 'TwoCritics',
 # %% ../nbs/06_baselines.ipynb 6
 class TwoWay(nn.Module):
     "Two generators, `nets[t]` making target value t: `G(x, c) -> GenOutput(edited, None, raw output)`."
+    route = 'auto'     # 'subset': each net on its own faces; 'select': both on all, no wait; 'auto': see above
     def __init__(self, to0: nn.Module, to1: nn.Module, residual: bool = False):
         super().__init__()
         self.nets, self.residual = nn.ModuleList([to0, to1]), residual
 
+    def routing(self, x: torch.Tensor) -> str:
+        "How this call routes: `route`, or for 'auto' 'subset' on the CPU (eager) and 'select' elsewhere."
+        if self.route != 'auto': return self.route
+        return 'subset' if x.device.type == 'cpu' and not torch.compiler.is_compiling() else 'select'
+
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> GenOutput:
         t = c.reshape(-1) > 0.5
-        idx = [(~t).nonzero().flatten(), t.nonzero().flatten()]
-        outs = [self.nets[v](x[i]) for v, i in enumerate(idx) if len(i)]
-        raw = torch.cat(outs)[torch.argsort(torch.cat([i for i in idx if len(i)]))]
+        if self.routing(x) == 'select': raw = torch.where(t.view(-1, 1, 1, 1), self.nets[1](x), self.nets[0](x))
+        else:
+            idx = [(~t).nonzero().flatten(), t.nonzero().flatten()]
+            outs = [self.nets[v](x[i]) for v, i in enumerate(idx) if len(i)]
+            raw = torch.cat(outs)[torch.argsort(torch.cat([i for i in idx if len(i)]))]
         return GenOutput((x + raw).clamp(-1, 1) if self.residual else raw, None, raw)
 
 class TwoCritics(nn.Module):
@@ -39,7 +47,7 @@ class TwoCritics(nn.Module):
         self.nets = nn.ModuleList([d0, d1])
     def forward(self, x: torch.Tensor) -> torch.Tensor: return torch.stack([self.nets[0](x), self.nets[1](x)])
 
-# %% ../nbs/06_baselines.ipynb 9
+# %% ../nbs/06_baselines.ipynb 11
 def _norm_relu(cout: int, affine: bool = True) -> list[nn.Module]:
     return [nn.InstanceNorm2d(cout, affine=affine, track_running_stats=False), nn.ReLU(inplace=True)]
 
@@ -62,15 +70,7 @@ def stargan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor,
                    cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "StarGAN's 𝓛_D: SaGAN's `d_loss` (mean scores), but the gradient penalty is on the *sum* of each face's patch map."
     with torch.no_grad(): fake = G(x, 1 - c).edited
-    b, a = len(x), alpha.reshape(-1, 1, 1, 1).to(x.dtype)
-    interp = (a * x + (1 - a) * fake).requires_grad_(True)
-    src, cls = D(torch.cat([x, fake, interp]))
-    s = critic_score(src).float()
-    adv = s[b:2 * b].mean() - s[:b].mean()
-    gp = gradient_penalty(src[2 * b:].float().flatten(1).sum(1), interp)   # StarGAN: grad_outputs=ones(out_src.size())
-    cls_loss = attribute_bce(cls[:b], c)
-    acc = ((cls[:b] > 0).float() == c).float().mean()
-    return dict(loss=adv + cfg.lambda_gp * gp + cls_loss, d_adv=adv, d_gp=gp, d_cls=cls_loss, d_acc=acc)
+    return d_loss(D, x, fake, c, alpha, cfg.lambda_gp, gp_on='sum')       # StarGAN: grad_outputs=ones(out_src.size())
 
 def stargan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "StarGAN's 𝓛_G for flipping every face's attribute: adversarial + classification + λ_rec·cycle reconstruction."
@@ -95,7 +95,7 @@ STARGAN = register_method(Method(
     plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')), ('reconstruction', ('g_rec',)),
                  ('change', ('g_change',)))))
 
-# %% ../nbs/06_baselines.ipynb 15
+# %% ../nbs/06_baselines.ipynb 19
 class CycleResBlock(nn.Module):
     "CycleGAN's residual block: reflection pad, conv3, IN, ReLU, reflection pad, conv3, IN; plus the input."
     def __init__(self, dim: int):
@@ -135,7 +135,7 @@ def _masked_mean(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         n = n.detach().clone(); dist.all_reduce(n); n = n / dist.get_world_size()
     return (v * w).sum(-1) / torch.where(n > 0, n, torch.ones_like(n))
 
-# %% ../nbs/06_baselines.ipynb 17
+# %% ../nbs/06_baselines.ipynb 21
 def cyclegan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
                     cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "Both least-squares discriminators: D_d on the real faces of domain d and on the fakes made for domain d."
@@ -174,7 +174,7 @@ CYCLEGAN = register_method(Method(
     hparams=dict(d_layers=3), hparam_ranges=dict(d_layers=(1, 6)), arch_hparams=('d_layers',), toy=dict(n_critic=1),
     plot_groups=(('critic', ('d_real', 'd_fake', 'g_adv')), ('reconstruction', ('g_rec', 'g_id')), ('change', ('g_change',)))))
 
-# %% ../nbs/06_baselines.ipynb 23
+# %% ../nbs/06_baselines.ipynb 27
 def _norm_lrelu(cout: int) -> list[nn.Module]:
     return [nn.InstanceNorm2d(cout, affine=True, track_running_stats=False), nn.LeakyReLU(0.2, inplace=True)]
 
@@ -212,7 +212,7 @@ class ResGANDiscriminator(nn.Module):
 
 GENERATED = 2   # ResGAN's third category
 
-# %% ../nbs/06_baselines.ipynb 25
+# %% ../nbs/06_baselines.ipynb 29
 def resgan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
                   cfg: TrainConfig) -> dict[str, torch.Tensor]:
     "The three-way classifier: real faces → their label, edits → 'generated'."

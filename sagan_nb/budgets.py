@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, field
 from .config import TrainConfig, method_config, METHODS
+from .errors import ConfigError, UnknownNameError
 
 # %% auto 0
 __all__ = ['METHOD_ORDER', 'METHOD_TITLES', 'FIGURE_OF', 'NODOTS', 'BUDGETS', 'Budget', 'get_budget']
@@ -24,6 +25,8 @@ class Budget:
     n_test: int = 200                   # test faces for the tables
     n_show: int = 6                     # faces per figure
     steps: dict = field(default_factory=dict)   # generator updates per method
+    default_steps: int | str | None = None  # ... for a method not in `steps`: a count, 'paper' (the method's own: its
+                                        # `Method.paper` steps, else `TrainConfig.steps`), or None (it must be there)
     model: dict = field(default_factory=dict)   # TrainConfig overrides for every method ({}: each paper's own)
     per_method: dict = field(default_factory=dict)  # {method: TrainConfig overrides} on top of `model`
     clf_epochs: int = 10                # the attribute judge
@@ -35,9 +38,15 @@ class Budget:
     shipped: tuple = ()                 # methods whose models come with the package (`04a_pretrained`): not trained
 
     def config(self, method: str, attribute: str, **over) -> TrainConfig:
-        "The `TrainConfig` of (method, attribute) under this budget."
-        if method not in METHODS: raise KeyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-        return method_config(method, attribute=attribute, **{'image_size': self.image_size, 'steps': self.steps[method],
+        """The `TrainConfig` of (method, attribute) under this budget. A registered method that the budget's `steps`
+        do not name gets `default_steps`, or, where the budget has none, a `ConfigError` saying what to add."""
+        if method not in METHODS: raise UnknownNameError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+        steps = self.steps.get(method, self.default_steps)
+        if steps == 'paper': steps = method_config(method).steps      # its paper's length (StarGAN: 40,000)
+        if steps is None:
+            raise ConfigError(f"budget {self.name!r} has no step count for method {method!r}: add {method!r} to its "
+                              f"`steps` (budgets.BUDGETS[{self.name!r}], 09a_budgets; known: {', '.join(self.steps)})")
+        return method_config(method, attribute=attribute, **{'image_size': self.image_size, 'steps': steps,
                              **self.model, **self.per_method.get(method, {}), **over})
 
 # SaGAN's knobs on real faces at CPU scale (10_experiments: "Real faces", then "Edits, not dots"): the critic's attribute
@@ -48,7 +57,7 @@ NODOTS = dict(d_cls_warmup=300, amn_warmup=300, d_cls_weight=10.0, san_resize=1,
 _TINY = dict(conv_dim=8, n_res=1, d_conv_dim=16, batch_size=16, lr=2e-3, log_every=25, sample_every=10**9, ckpt_every=100)
 _CRITIC = {m: METHODS[m].toy for m in METHOD_ORDER}              # each method's own overrides at the toy budgets
 BUDGETS = {
-    'smoke': Budget('smoke', n_train=64, n_test=16, n_show=3, steps=dict.fromkeys(METHOD_ORDER, 2),
+    'smoke': Budget('smoke', n_train=64, n_test=16, n_show=3, default_steps=2,
                     model={**_TINY, 'batch_size': 8, 'log_every': 1}, per_method=_CRITIC, clf_epochs=1, people=(12, 3), test_people=(6, 3),
                     face_epochs=1),
     # the same CPU time for every method (see below): SaGAN's 500 updates and AMN warm-up
@@ -61,7 +70,8 @@ BUDGETS = {
                          model=dict(conv_dim=16, d_conv_dim=16, log_every=25, sample_every=10**9, ckpt_every=50),
                          per_method={'sagan': dict(n_critic=1, hparams=NODOTS)},
                          clf_epochs=15, workers=2, methods=('stargan', 'sagan'), shipped=('sagan',)),
-    'full': Budget('full', image_size=128, n_train=None, n_test=2000, n_show=8, steps=dict.fromkeys(METHOD_ORDER, 200_000),
+    # the papers: each method's configuration and length (`Method.paper`); see "How long `full` takes" below
+    'full': Budget('full', image_size=128, n_train=None, n_test=2000, n_show=8, default_steps='paper',
                    model=dict(log_every=100, sample_every=5000, ckpt_every=5000), clf_epochs=20, people=(2000, 10),
                    test_people=(500, 5), face_epochs=30, workers=1),
 }

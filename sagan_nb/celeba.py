@@ -5,6 +5,7 @@
 # %% ../nbs/00a_celeba.ipynb 2
 from __future__ import annotations
 import os, re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -13,13 +14,15 @@ import torch
 from .faces import (AnnotationError, ATTRIBUTES, CELEBA_CROP, center_crop_box, check_attributes,
     decode_images, FaceTensors, IMAGE_SIZE, MissingDataError, _cache_path, _cached, _files_digest, _need_dir,
     _need_file, _warn_corrupt)
+try: import fcntl                     # advisory file locks (POSIX): one process decodes, the others wait
+except ImportError: fcntl = None      # elsewhere each process decodes on its own
 
 # %% auto 0
 __all__ = ['ATTR_FILE', 'IDENTITY_FILE', 'PARTITION_FILE', 'IMAGE_DIR', 'PAPER_TRAIN_IDENTITIES', 'PAPER_TEST_IDENTITIES',
            'SPLITS', 'LANDMARK_FILE', 'LANDMARK_NAMES', 'LANDMARK_HEADER', 'CELEBA_SIZE', 'CELEBA_MEAN_LANDMARKS',
            'REGION_ATTRIBUTES', 'read_attr_file', 'read_identity_file', 'read_partition_file', 'rank_identities',
            'paper_n_train', 'paper_identity_split', 'celeba_dir', 'CelebAIndex', 'read_celeba', 'read_landmarks',
-           'load_celeba', 'landmarks_to_pixels', 'attribute_region']
+           'default_cache_dir', 'load_celeba', 'landmarks_to_pixels', 'attribute_region']
 
 # %% ../nbs/00a_celeba.ipynb 7
 _SEP = re.compile(rb'[\x00-\x20]+')      # token separators: spaces, tabs, CR/LF (any byte <= 32)
@@ -279,18 +282,54 @@ def read_landmarks(path: str | Path) -> tuple[list[str], np.ndarray]:
     return files, vals.reshape(-1, len(LANDMARK_NAMES), 2)
 
 # %% ../nbs/00a_celeba.ipynb 35
+def default_cache_dir() -> Path:
+    "Where `load_celeba` keeps decoded faces under torchrun when given no `cache_dir`: $SAGAN_NB_CACHE, else ~/.cache/sagan_nb."
+    if os.environ.get('SAGAN_NB_CACHE'): return Path(os.environ['SAGAN_NB_CACHE']).expanduser()
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'sagan_nb'
+
+@contextmanager
+def _decode_lock(path: Path | None):
+    """Held while this process builds the cache file `path`: other processes asking for it wait here, then read it.
+    Yields the lock file (None where there is no lock: no `fcntl`, or a folder this process cannot write to)."""
+    if path is None or fcntl is None: yield None; return
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lk = open(lock, 'a')
+    except OSError: yield None; return             # a folder we cannot write to: no lock (and no cache written)
+    with lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        try: yield lock
+        finally: fcntl.flock(lk, fcntl.LOCK_UN)
+
+def _shared_cached(path: Path | None, build) -> FaceTensors:
+    "`_cached(path, build)`, decoded by one process at a time: the first decodes and writes, the others read its file."
+    if path is None or path.is_file(): return _cached(path, build)
+    with _decode_lock(path) as lock:
+        ft = _cached(path, build)
+        # The cache is written: anyone still waiting on this lock reads it, anyone later takes the path above. So the
+        # lock file goes (the cache folder holds caches only); after a failed build it stays for the next to take.
+        if lock is not None: lock.unlink(missing_ok=True)
+        return ft
+
 def load_celeba(root: str | Path, split: str = 'train', attributes: str | Sequence[str] | None = ATTRIBUTES,
                 size: int = IMAGE_SIZE, crop: int | None = CELEBA_CROP, limit: int | None = None,
                 cache_dir: str | Path | None = None, workers: int | None = None, progress: bool = True,
                 index: CelebAIndex | None = None) -> FaceTensors:
     """Decode CelebA split `split` (see `SPLITS`) into `FaceTensors`: uint8 [N,3,size,size] (central `crop`, resized),
-    `attributes` as float {0,1}, person ids; the first `limit` images only if given; cached under `cache_dir` if given.
+    `attributes` as float {0,1}, person ids; the first `limit` images only if given; cached under `cache_dir` if given
+    (under torchrun, `WORLD_SIZE` > 1, in `default_cache_dir()` if not). One process decodes a cache file; any other
+    asking for it at the same time waits for it, then reads it.
     Pass `index` (from `read_celeba(root)`) to skip re-reading the annotation files."""
     ix = (index or read_celeba(root)).split(split)
     attributes = check_attributes(attributes, ix.attr_names)
     if limit is not None:
         if limit < 0: raise ValueError(f"limit must be >= 0, got {limit}")
         ix = ix.head(limit)
+    if cache_dir is None and int(os.environ.get('WORLD_SIZE') or 1) > 1:
+        cache_dir = default_cache_dir()
+        if progress and int(os.environ.get('RANK') or 0) == 0:
+            print(f"torchrun: the decoded faces are shared through the cache {cache_dir} (--cache-dir to choose)", flush=True)
     key = dict(kind='celeba', format=1, root=str(ix.root.resolve()), split=split, attributes=list(attributes),
                size=size, crop=crop, files=_files_digest(ix.files))
     path = None if cache_dir is None else _cache_path(cache_dir, f"celeba-{split}-{size}px-{len(ix)}", key)
@@ -303,14 +342,14 @@ def load_celeba(root: str | Path, split: str = 'train', attributes: str | Sequen
         ids = None if ix.identities is None else torch.from_numpy(ix.identities[keep].astype(np.int64))
         return FaceTensors(images, torch.from_numpy(ix.attr_matrix(attributes)[keep]), attributes,
                            [f for f, k in zip(ix.files, keep) if k], ids, None, corrupt)
-    return _cached(path, build)
+    return _shared_cached(path, build)
 
-# %% ../nbs/00a_celeba.ipynb 41
+# %% ../nbs/00a_celeba.ipynb 44
 CELEBA_MEAN_LANDMARKS = {'lefteye': (69, 111), 'righteye': (108, 111), 'nose': (88, 135),
                          'leftmouth': (72, 152), 'rightmouth': (105, 152)}   # approximate means, (x, y) pixels
 
 
-# %% ../nbs/00a_celeba.ipynb 42
+# %% ../nbs/00a_celeba.ipynb 45
 def _as_points(landmarks) -> tuple[np.ndarray, bool]:
     "Landmarks (None: the means; a name → (x, y) dict; [5,2]; or [N,5,2]) as float [N,5,2], and whether per image."
     if landmarks is None: landmarks = CELEBA_MEAN_LANDMARKS

@@ -8,26 +8,29 @@ import argparse, json, os, sys, time
 from dataclasses import fields, replace
 from pathlib import Path
 import torch
-from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, DataError, UnknownAttributeError, check_attributes,
-                            check_output, write_text_atomic, unknown_attribute)
+from .errors import (UsageError, DataError, UnknownAttributeError, OutputError, ConfigMismatchError, ConfigError,
+                             CheckpointError, DeviceError, NonFiniteLossError)
+from .faces import (ATTRIBUTES, CELEBA_ATTRIBUTES, check_attributes, check_output, write_text_atomic,
+                            unknown_attribute)
 from .synth import load_faces, save_demo_grid
 from .budgets import BUDGETS, get_budget
 from .experiments import FIGURES, parse_checkpoints, run_figures
-from .config import (TrainConfig, ConfigMismatchError, ConfigError, CheckpointError, DeviceError,
-                             NonFiniteLossError, config_from, load_checkpoint, export_generator, METHODS, get_method,
+from .config import (TrainConfig, config_from, load_checkpoint, export_generator, METHODS, get_method,
                              method_config)
 from .train import Trainer
 from .devices import resolve_device
-from .edit import Editor, checkpoint_file, edit_value, edit_plan, edit_strength, read_image
+from .edit import Editor, checkpoint_file, edit_value, edit_plan, edit_strength
+from .photos import edit_photo
+_all_ = ['UsageError']                   # `from sagan_nb.cli import UsageError`: from `00_errors`
 
 # %% auto 0
-__all__ = ['DEMO_STEPS', 'USER_ERRORS', 'UsageError', 'build_parser', 'cmd_train', 'cmd_edit', 'cmd_export', 'cmd_figures',
-           'cmd_demo', 'main']
+__all__ = ['COMMANDS', 'DEMO_STEPS', 'USER_ERRORS', 'build_parser', 'main', 'cmd_train', 'cmd_edit', 'cmd_export', 'cmd_figures',
+           'cmd_demo', 'UsageError']
 
 # %% ../nbs/11_cli.ipynb 6
 _HELP = dict(
     attribute="the CelebA attribute this model edits (one model per attribute)",
-    method="'sagan', or a baseline: 'stargan', 'cyclegan', 'resgan' (defaults then follow that method's paper)",
+    method="a registered method: SaGAN or a baseline (the choices list them; defaults then follow that method's paper)",
     image_size="face size in pixels (paper: 128)", conv_dim="AMN/SAN first-layer width (paper: 32)",
     n_res="residual blocks in the AMN/SAN (paper: 4)", d_conv_dim="discriminator first-layer width (paper: 32)",
     batch_size="global batch size, split over torchrun processes (paper: 16)",
@@ -36,12 +39,13 @@ _HELP = dict(
     lambda_id="weight of the identity reconstruction loss (paper: 100)",
     steps="generator updates in all, counting those before a resume",
     device="'auto' (cuda if present), 'cpu', 'cuda', 'cuda:1', ...",
-    amp="bf16 autocast: 'auto' (on cuda), 'bf16', 'off'; --amp alone means bf16",
-    channels_last="channels-last memory format: 'auto' (on cuda), 'on', 'off'",
+    amp="precision: 'auto' (bf16 on a GPU with bf16 units, fp32 on a CPU), 'bf16', 'fp32' ('off' = fp32); --amp alone means bf16",
+    channels_last="channels-last memory format: 'on', 'off', 'auto' (off: see devices.memory_format)",
     compile="torch.compile the networks", flip="random horizontal flips", seed="training seed",
     log_every="iterations between loss logs", sample_every="iterations between sample grids (OUT/samples/)",
     ckpt_every="iterations between checkpoints (OUT/checkpoint.pt)")
 
+# %% ../nbs/11_cli.ipynb 7
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     "One option per `TrainConfig` field; default None (= not given) so `--resume` can tell what was asked for."
     g = p.add_argument_group('model and training (TrainConfig; defaults are SaGAN\'s paper\'s, or with --method '
@@ -53,11 +57,12 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             g.add_argument('--hparam', dest='hparams', action='append', metavar='KEY=VALUE',
                            help="a method-specific knob, e.g. --hparam alpha=1e-3 for resgan (repeatable)")
         elif f.name == 'method': g.add_argument(flag, choices=tuple(METHODS), help=h)
-        elif f.name == 'amp': g.add_argument(flag, nargs='?', const='bf16', choices=('auto', 'bf16', 'off'), help=h)
+        elif f.name == 'amp': g.add_argument(flag, nargs='?', const='bf16', choices=('auto', 'bf16', 'fp32', 'off'), help=h)
         elif f.name == 'channels_last': g.add_argument(flag, choices=('auto', 'on', 'off'), help=h)
         elif isinstance(f.default, bool): g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=h)
         else: g.add_argument(flag, type=type(f.default), metavar=f.name.upper(), help=h)
 
+# %% ../nbs/11_cli.ipynb 8
 def _hparams(items: list[str]) -> dict:
     "{'alpha': 0.001} from ['alpha=1e-3']: values are Python literals (numbers, True/False), else strings."
     import ast
@@ -74,10 +79,8 @@ def _config_overrides(args) -> dict:
     if 'hparams' in over: over['hparams'] = _hparams(over['hparams'])
     return over
 
-# %% ../nbs/11_cli.ipynb 8
-class UsageError(Exception):
-    "A mistake on the command line that the parser cannot see (a run to resume that is not there, ...)."
-
+# %% ../nbs/11_cli.ipynb 11
+COMMANDS: dict = {}     # name: fn(subparsers) that adds the command's parser (and its `func`); in the order of `--help`
 DEMO_STEPS: list = []   # (name, fn(out: Path, args) -> list[Path]): what `sagan_nb demo` runs, in order
 
 class _Parser(argparse.ArgumentParser):
@@ -91,14 +94,49 @@ def build_parser() -> argparse.ArgumentParser:
                                 "editing with spatial attention. `sagan_nb COMMAND --help` for each command.")
     p.add_argument('--debug', action='store_true', help="show the traceback of an error (also: SAGAN_NB_DEBUG=1)")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    _train_parser(sub)
-    _edit_parser(sub)
-    _export_parser(sub)
-    _figures_parser(sub)
-    _demo_parser(sub)
+    for add in COMMANDS.values(): add(sub)
     return p
 
-# %% ../nbs/11_cli.ipynb 10
+# %% ../nbs/11_cli.ipynb 12
+USER_ERRORS = (UsageError, DataError, ConfigError, ConfigMismatchError, CheckpointError, DeviceError, FileNotFoundError,
+               IsADirectoryError, PermissionError, ValueError, KeyError)
+
+def _one_line(e: BaseException) -> str:
+    return ' '.join(str(e).split()) or type(e).__name__
+
+def main(argv=None) -> int:
+    "Run the `sagan_nb` command line with `argv` (default: `sys.argv[1:]`)."
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.command is None: p.print_help(sys.stderr); raise SystemExit(2)
+    debug = args.debug or os.environ.get('SAGAN_NB_DEBUG', '') not in ('', '0')
+    try: return args.func(args)
+    except USER_ERRORS as e:
+        if debug: raise
+        print(f"sagan_nb {args.command}: error: {_one_line(e)}", file=sys.stderr); raise SystemExit(2)
+    except NonFiniteLossError as e:
+        if debug: raise
+        print(f"sagan_nb {args.command}: training failed: {_one_line(e)}", file=sys.stderr); raise SystemExit(1)
+    except KeyboardInterrupt:
+        print(f"sagan_nb {args.command}: interrupted", file=sys.stderr); raise SystemExit(130)
+
+# %% ../nbs/11_cli.ipynb 15
+def _rank() -> int: return int(os.environ.get('RANK', 0))
+def _say(*a) -> None:
+    if _rank() == 0: print(*a, flush=True)
+
+def _absolute(args, *names) -> None:
+    "Resolve the path options `names` of `args` against the caller's folder now (later steps may run elsewhere)."
+    for n in names:
+        v = getattr(args, n, None)
+        if v is not None: setattr(args, n, Path(v).expanduser().absolute())
+
+def _at_least_1(args, *names) -> None:
+    for n in names:
+        v = getattr(args, n, None)
+        if v is not None and v < 1: raise UsageError(f"--{n.replace('_', '-')} must be at least 1, got {v}")
+
+# %% ../nbs/11_cli.ipynb 18
 def _train_parser(sub) -> None:
     "The `train` subcommand."
     t = sub.add_parser('train', help="train a SaGAN (or a baseline: --method) for one attribute",
@@ -119,104 +157,9 @@ def _train_parser(sub) -> None:
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
 
-def _edit_parser(sub) -> None:
-    "The `edit` subcommand."
-    e = sub.add_parser('edit', help="edit a face photo with a trained or the shipped model",
-                       description="Edit one attribute of a face photo, or several in one edit (--attribute repeated: "
-                                   "each model in turn inside its own mask, in CelebA's attribute order). The central "
-                                   "square of the photo (--crop, --shift-y) is edited at the model's size and pasted "
-                                   "back: the output has the input's size and only changes where a model's mask is on.")
-    e.add_argument('input', type=Path, help="the photo to edit (any format PIL reads)")
-    e.add_argument('output', type=Path, help="where to write the edited photo (format from the extension)")
-    e.add_argument('--checkpoint', type=Path, action='append', help="a checkpoint, an exported generator, or a run folder "
-                   "(repeatable, one per attribute) [default: the model shipped with sagan_nb for each --attribute]")
-    e.add_argument('--attribute', action='append', metavar='NAME[=VALUE]', help="an attribute to edit, and its value "
-                   "(1/add or 0/remove; without one, --value's); repeat it to edit several in one edit, e.g. --attribute "
-                   "Eyeglasses=1 --attribute Smiling=1; each is checked against the checkpoints [default: the checkpoints']")
-    v = e.add_mutually_exclusive_group()
-    v.add_argument('--value', help="1 or 'add' (add the attribute, the default), 0 or 'remove'")
-    v.add_argument('--remove', dest='value', action='store_const', const='0', help="remove the attribute (= --value 0)")
-    e.add_argument('--strength', type=float, default=1.0, metavar='S', help="how strong the edit is, 0-2: every mask b "
-                   "becomes clamp(S*b, 0, 1) (0: the photo unchanged, 1: the model's edit) [default: %(default)s]")
-    e.add_argument('--faces', action='store_true', help="find every face in the photo (dlib: pip install 'sagan_nb[faces]'), "
-                   "align each as CelebA is aligned, edit it and put it back; without it the central square is edited")
-    e.add_argument('--face', type=int, metavar='K', help="with --faces: only face K (0, 1, ... left to right)")
-    e.add_argument('--min-face', type=int, default=0, metavar='PX', help="with --faces: ignore faces narrower than PX pixels")
-    e.add_argument('--boxes', type=Path, help="with --faces: also write the photo with each face's box and number drawn")
-    e.add_argument('--mask', type=Path, help="also write the attention mask (8-bit grey, the photo's size; for several "
-                   "attributes the union of their masks)")
-    e.add_argument('--residual', type=Path, help="also write |edited - input| (8-bit RGB, the photo's size)")
-    e.add_argument('--crop', type=int, help="side of the central square to edit, in pixels [default: the largest; "
-                                           "178 for CelebA's aligned 178x218 photos]")
-    e.add_argument('--shift-y', type=int, default=0, help="move the square down (negative: up) by this many pixels")
-    e.add_argument('--device', default='auto', help="'auto' (cuda if present), 'cpu', 'cuda', ...")
-    e.add_argument('--precision', choices=('auto', 'bf16', 'fp32'), default='auto', help="the networks' arithmetic: 'auto' "
-                   "(bf16 on a GPU or a CPU with bf16 units, else fp32; the blend and unmasked pixels stay exact) [default: auto]")
-    e.set_defaults(func=cmd_edit)
+COMMANDS['train'] = _train_parser
 
-# %% ../nbs/11_cli.ipynb 12
-def _export_parser(sub) -> None:
-    "The `export` subcommand."
-    x = sub.add_parser('export', help="write a checkpoint's generator alone, in half precision",
-                       description="Write the generator of a training checkpoint alone (no discriminator or "
-                                   "optimiser state), for shipping; `edit --checkpoint` reads it.")
-    x.add_argument('checkpoint', type=Path, help="a checkpoint or a run folder")
-    x.add_argument('output', type=Path)
-    x.add_argument('--dtype', choices=('float16', 'bfloat16', 'float32'), default='float16')
-    x.set_defaults(func=cmd_export)
-
-def _figures_parser(sub) -> None:
-    "The `figures` subcommand."
-    f = sub.add_parser('figures', help="regenerate the paper's figures and tables (papermill) into OUT",
-                       description="Train what the figures need (in parallel; cached under OUT/work), then execute "
-                                   "every paper_figures/ notebook with papermill: PNGs, tables and executed notebooks "
-                                   "go to OUT. Figures: " + ', '.join(FIGURES))
-    f.add_argument('--data-root', type=Path, help="folder holding celeba/ (and lfw/) [default: the synthetic faces]")
-    f.add_argument('--budget', choices=tuple(BUDGETS), default='cpu',
-                   help="'smoke' (seconds), 'cpu' (~20-25 min on 2 cores), 'celeba-cpu' (real faces, with --data-root: the shipped "
-                   "SaGAN models beside StarGAN, trained unless given by --checkpoint stargan:ATTRIBUTE=PATH), 'full' "
-                   "(the paper's 128 px, 200k updates) [default: %(default)s]")
-    f.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="output folder [default: %(default)s]")
-    f.add_argument('--only', nargs='+', metavar='FIG', help="only these figures (prefixes: fig03, fig10, ...)")
-    f.add_argument('--checkpoint', action='append', default=[], metavar='METHOD:ATTRIBUTE=PATH',
-                   help="use this model instead of training one (repeatable), e.g. sagan:Smiling=runs/smiling")
-    f.add_argument('--device', default='auto', help="'auto' (cuda if present), 'cpu', 'cuda', ...")
-    f.add_argument('--notebooks', type=Path, help="the folder of the figure notebooks [default: ./paper_figures]")
-    f.add_argument('--quiet', action='store_true', help="no progress bars")
-    f.set_defaults(func=cmd_figures)
-
-def _demo_parser(sub) -> None:
-    "The `demo` subcommand."
-    d = sub.add_parser('demo', help="the README's main job: the synthetic faces, then every paper figure on them",
-                       description="Draw the synthetic dataset and save a grid of faces with their ground-truth "
-                                   "attribute masks, then regenerate every paper figure on the synthetic faces "
-                                   "(`figures --budget BUDGET`). Steps: " + (', '.join(n for n, _ in DEMO_STEPS) or 'no steps'))
-    d.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="folder to write into [default: %(default)s]")
-    d.add_argument('--n', type=int, default=16, help="faces in the grid [default: %(default)s]")
-    d.add_argument('--size', type=int, default=64, help="face size in pixels [default: %(default)s]")
-    d.add_argument('--seed', type=int, default=0)
-    d.add_argument('--budget', choices=tuple(BUDGETS), default='cpu', help="the figures' budget [default: %(default)s]")
-    d.add_argument('--figures', action=argparse.BooleanOptionalAction, default=True,
-                   help="also regenerate the paper figures [default: yes]")
-    d.set_defaults(func=cmd_demo)
-
-# %% ../nbs/11_cli.ipynb 14
-def _rank() -> int: return int(os.environ.get('RANK', 0))
-def _say(*a) -> None:
-    if _rank() == 0: print(*a, flush=True)
-
-def _absolute(args, *names) -> None:
-    "Resolve the path options `names` of `args` against the caller's folder now (later steps may run elsewhere)."
-    for n in names:
-        v = getattr(args, n, None)
-        if v is not None: setattr(args, n, Path(v).expanduser().absolute())
-
-def _at_least_1(args, *names) -> None:
-    for n in names:
-        v = getattr(args, n, None)
-        if v is not None and v < 1: raise UsageError(f"--{n.replace('_', '-')} must be at least 1, got {v}")
-
-# %% ../nbs/11_cli.ipynb 16
+# %% ../nbs/11_cli.ipynb 19
 def cmd_train(args) -> int:
     _absolute(args, 'data_root', 'cache_dir', 'out'); _at_least_1(args, 'limit', 'n_synth')
     over = _config_overrides(args)
@@ -268,10 +211,47 @@ def cmd_train(args) -> int:
     if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     return 0
 
-# %% ../nbs/11_cli.ipynb 18
+# %% ../nbs/11_cli.ipynb 26
+def _edit_parser(sub) -> None:
+    "The `edit` subcommand."
+    e = sub.add_parser('edit', help="edit a face photo with a trained or the shipped model",
+                       description="Edit one attribute of a face photo, or several in one edit (--attribute repeated: "
+                                   "each model in turn inside its own mask, in CelebA's attribute order). The central "
+                                   "square of the photo (--crop, --shift-y) is edited at the model's size and pasted "
+                                   "back: the output has the input's size and only changes where a model's mask is on.")
+    e.add_argument('input', type=Path, help="the photo to edit (any format PIL reads)")
+    e.add_argument('output', type=Path, help="where to write the edited photo (format from the extension)")
+    e.add_argument('--checkpoint', type=Path, action='append', help="a checkpoint, an exported generator, or a run folder "
+                   "(repeatable, one per attribute) [default: the model shipped with sagan_nb for each --attribute]")
+    e.add_argument('--attribute', action='append', metavar='NAME[=VALUE]', help="an attribute to edit, and its value "
+                   "(1/add or 0/remove; without one, --value's); repeat it to edit several in one edit, e.g. --attribute "
+                   "Eyeglasses=1 --attribute Smiling=1; each is checked against the checkpoints [default: the checkpoints']")
+    v = e.add_mutually_exclusive_group()
+    v.add_argument('--value', help="1 or 'add' (add the attribute, the default), 0 or 'remove'")
+    v.add_argument('--remove', dest='value', action='store_const', const='0', help="remove the attribute (= --value 0)")
+    e.add_argument('--strength', type=float, default=1.0, metavar='S', help="how strong the edit is, 0-2: every mask b "
+                   "becomes clamp(S*b, 0, 1) (0: the photo unchanged, 1: the model's edit) [default: %(default)s]")
+    e.add_argument('--faces', action='store_true', help="find every face in the photo (dlib: pip install 'sagan_nb[faces]'), "
+                   "align each as CelebA is aligned, edit it and put it back; without it the central square is edited")
+    e.add_argument('--face', type=int, metavar='K', help="with --faces: only face K (0, 1, ... left to right)")
+    e.add_argument('--min-face', type=int, default=0, metavar='PX', help="with --faces: ignore faces narrower than PX pixels")
+    e.add_argument('--boxes', type=Path, help="with --faces: also write the edited photo with each face's box and number drawn")
+    e.add_argument('--mask', type=Path, help="also write the attention mask (8-bit grey, the photo's size; for several "
+                   "attributes the union of their masks)")
+    e.add_argument('--residual', type=Path, help="also write |edited - input| (8-bit RGB, the photo's size)")
+    e.add_argument('--crop', type=int, help="side of the central square to edit, in pixels [default: the largest; "
+                                           "178 for CelebA's aligned 178x218 photos]")
+    e.add_argument('--shift-y', type=int, default=0, help="move the square down (negative: up) by this many pixels")
+    e.add_argument('--device', default='auto', help="'auto' (cuda if present), 'cpu', 'cuda', ...")
+    e.add_argument('--precision', choices=('auto', 'bf16', 'fp32'), default='auto', help="the networks' arithmetic: 'auto' "
+                   "(bf16 on a GPU or a CPU with bf16 units, else fp32; the blend and unmasked pixels stay exact) [default: auto]")
+    e.set_defaults(func=cmd_edit)
+
+COMMANDS['edit'] = _edit_parser
+
+# %% ../nbs/11_cli.ipynb 27
 def _write_images(pairs: list) -> list[Path]:
     "Write every (PIL image, path) of `pairs`, all or none: each to a temporary file first, then all renamed into place."
-    from sagan_nb.faces import OutputError
     tmps, done, path = [], [], None
     try:
         for img, path in pairs:
@@ -291,20 +271,7 @@ def _write_images(pairs: list) -> list[Path]:
             if t.exists(): t.unlink()
     return [p for _, p in pairs]
 
-def _edit_faces(args, ed, plan, strength: float = 1.0):
-    "Every face of the photo (or face --face), aligned, edited and put back: the outputs as PIL images, and the boxes drawn."
-    from types import SimpleNamespace
-    from PIL import ImageChops, ImageDraw
-    from sagan_nb.photos import edit_photo
-    r = edit_photo(args.input, list(plan), editor=ed, faces=None if args.face is None else [args.face],
-                   min_face=args.min_face, strength=strength)
-    before = read_image(args.input)[0]
-    boxes = before.copy(); draw = ImageDraw.Draw(boxes)
-    for k, f in enumerate(r.faces):
-        draw.rectangle(f.box, outline=(255, 40, 40), width=max(1, before.width // 200)); draw.text((f.box[0] + 3, f.box[1] + 2), str(k), fill=(255, 40, 40))
-    _say(f"{len(r.faces)} face(s) in {args.input}: " + ', '.join(f"{k}: box {tuple(f.box)}" for k, f in enumerate(r.faces)))
-    return SimpleNamespace(edited=r.photo, mask=r.mask, residual=ImageChops.difference(r.photo, before), boxes=boxes)
-
+# %% ../nbs/11_cli.ipynb 29
 def _asked(items: list[str] | None, value) -> list[tuple[str, str]]:
     "[(attribute, value)] from the --attribute options, NAME or NAME=VALUE; a bare NAME takes `value` (--value's)."
     out = []
@@ -316,6 +283,7 @@ def _asked(items: list[str] | None, value) -> list[tuple[str, str]]:
         out.append((name.strip(), v.strip() if eq else value))
     return out
 
+# %% ../nbs/11_cli.ipynb 31
 def _edit_models(args, value) -> tuple[Editor, tuple]:
     """The editor and the edit's steps (`edit_plan`): each --checkpoint loaded (its attribute must be among --attribute's,
     if given), the shipped model for each other --attribute; all checked (names, values, sizes) before any work."""
@@ -339,6 +307,7 @@ def _edit_models(args, value) -> tuple[Editor, tuple]:
             raise UsageError(f"--mask: the {rec.config.method!r} model of {rec.source} has no attention mask")
     return ed, plan
 
+# %% ../nbs/11_cli.ipynb 32
 def cmd_edit(args) -> int:
     value = '1' if args.value is None else args.value
     edit_value(value); strength = edit_strength(args.strength)
@@ -346,28 +315,59 @@ def cmd_edit(args) -> int:
     for p in outs: check_output(p, image=True)                              # every output checked before any work
     if len({Path(p).absolute() for p in outs}) < len(outs): raise UsageError("output, --mask, --residual and --boxes must be different files")
     ed, plan = _edit_models(args, value)
-    if args.faces or args.face is not None or args.boxes is not None:
-        r = _edit_faces(args, ed, plan, strength)
-    else:
-        r = ed.edit(args.input, list(plan), strength=strength)
-    pairs = [(img, Path(p)) for img, p in ((r.edited, args.output), (r.mask, args.mask), (r.residual, args.residual),
-                                           (getattr(r, 'boxes', None), getattr(args, 'boxes', None))) if p is not None]
-    written = _write_images(pairs)
+    if args.faces or args.face is not None or args.boxes is not None:       # every face found, aligned, put back
+        r = edit_photo(args.input, list(plan), editor=ed, faces=None if args.face is None else [args.face],
+                       min_face=args.min_face, strength=strength)
+        _say(f"{len(r.faces)} face(s) in {args.input}: " + ', '.join(f"{k}: box {tuple(f.box)}" for k, f in enumerate(r.faces)))
+    else: r = ed.edit(args.input, list(plan), strength=strength)           # the central square
+    written = _write_images([(getattr(r, k), Path(p)) for k, p in (('edited', args.output), ('mask', args.mask),
+                             ('residual', args.residual), ('boxes', args.boxes)) if p is not None])
     said = ' '.join(f"{'+' if edit_value(v) else '-'}{a}" for a, v in plan) + (f" (strength {strength:g})" if strength != 1 else '')
     _say(f"{said}: {args.input} -> {', '.join(map(str, written))}")
     return 0
 
-# %% ../nbs/11_cli.ipynb 20
+# %% ../nbs/11_cli.ipynb 41
+def _export_parser(sub) -> None:
+    "The `export` subcommand."
+    x = sub.add_parser('export', help="write a checkpoint's generator alone, in half precision",
+                       description="Write the generator of a training checkpoint alone (no discriminator or "
+                                   "optimiser state), for shipping; `edit --checkpoint` reads it.")
+    x.add_argument('checkpoint', type=Path, help="a checkpoint or a run folder")
+    x.add_argument('output', type=Path)
+    x.add_argument('--dtype', choices=('float16', 'bfloat16', 'float32'), default='float16')
+    x.set_defaults(func=cmd_export)
+
+COMMANDS['export'] = _export_parser
+
 def cmd_export(args) -> int:
     out = export_generator(checkpoint_file(args.checkpoint), args.output, getattr(torch, args.dtype))
     _say(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
-def _demo_synthetic(out: Path, args) -> list[Path]:
-    return [save_demo_grid(out / 'synthetic_faces.png', n=args.n, size=args.size, seed=args.seed)]
+# %% ../nbs/11_cli.ipynb 44
+def _figures_parser(sub) -> None:
+    "The `figures` subcommand."
+    f = sub.add_parser('figures', help="regenerate the paper's figures and tables (papermill) into OUT",
+                       description="Train what the figures need (in parallel; cached under OUT/work), then execute "
+                                   "every paper_figures/ notebook with papermill: PNGs, tables and executed notebooks "
+                                   "go to OUT. Figures: " + ', '.join(FIGURES))
+    f.add_argument('--data-root', type=Path, help="folder holding celeba/ (and lfw/) [default: the synthetic faces]")
+    f.add_argument('--budget', choices=tuple(BUDGETS), default='cpu',
+                   help="'smoke' (seconds), 'cpu' (the demo's; how long it takes: README), 'celeba-cpu' (real faces, with --data-root: the shipped "
+                   "SaGAN models beside StarGAN, trained unless given by --checkpoint stargan:ATTRIBUTE=PATH), 'full' "
+                   "(the paper's 128 px, 200k updates) [default: %(default)s]")
+    f.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="output folder [default: %(default)s]")
+    f.add_argument('--only', nargs='+', metavar='FIG', help="only these figures (prefixes: fig03, fig10, ...)")
+    f.add_argument('--checkpoint', action='append', default=[], metavar='METHOD:ATTRIBUTE=PATH',
+                   help="use this model instead of training one (repeatable), e.g. sagan:Smiling=runs/smiling")
+    f.add_argument('--device', default='auto', help="'auto' (cuda if present), 'cpu', 'cuda', ...")
+    f.add_argument('--notebooks', type=Path, help="the folder of the figure notebooks [default: ./paper_figures]")
+    f.add_argument('--quiet', action='store_true', help="no progress bars")
+    f.set_defaults(func=cmd_figures)
 
-DEMO_STEPS.append(('synthetic faces with their attribute masks', _demo_synthetic))
+COMMANDS['figures'] = _figures_parser
 
+# %% ../nbs/11_cli.ipynb 45
 def _checkpoints(items: list[str]) -> dict:
     "{'sagan:Smiling': Path(...)} from ['sagan:Smiling=runs/smiling']; run folders resolve to their checkpoint."
     out = {}
@@ -395,6 +395,30 @@ def cmd_figures(args) -> int:
          f"and executed notebooks in {args.out} (summary: {args.out / 'README.md'})")
     return 0
 
+# %% ../nbs/11_cli.ipynb 48
+def _demo_parser(sub) -> None:
+    "The `demo` subcommand."
+    d = sub.add_parser('demo', help="the README's main job: the synthetic faces, then every paper figure on them",
+                       description="Draw the synthetic dataset and save a grid of faces with their ground-truth "
+                                   "attribute masks, then regenerate every paper figure on the synthetic faces "
+                                   "(`figures --budget BUDGET`). Steps: " + (', '.join(n for n, _ in DEMO_STEPS) or 'no steps'))
+    d.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="folder to write into [default: %(default)s]")
+    d.add_argument('--n', type=int, default=16, help="faces in the grid [default: %(default)s]")
+    d.add_argument('--size', type=int, default=64, help="face size in pixels [default: %(default)s]")
+    d.add_argument('--seed', type=int, default=0)
+    d.add_argument('--budget', choices=tuple(BUDGETS), default='cpu', help="the figures' budget [default: %(default)s]")
+    d.add_argument('--figures', action=argparse.BooleanOptionalAction, default=True,
+                   help="also regenerate the paper figures [default: yes]")
+    d.set_defaults(func=cmd_demo)
+
+COMMANDS['demo'] = _demo_parser
+
+# %% ../nbs/11_cli.ipynb 49
+def _demo_synthetic(out: Path, args) -> list[Path]:
+    return [save_demo_grid(out / 'synthetic_faces.png', n=args.n, size=args.size, seed=args.seed)]
+
+DEMO_STEPS.append(('synthetic faces with their attribute masks', _demo_synthetic))
+
 def _demo_figures(out: Path, args) -> list[Path]:
     if not args.figures: return []
     run_figures(out, None, args.budget)
@@ -411,29 +435,6 @@ def cmd_demo(args) -> int:
         _say(f"{name}: wrote {', '.join(map(str, paths))} ({time.time() - t0:.1f} s)")
     return 0
 
-# %% ../nbs/11_cli.ipynb 22
-USER_ERRORS = (UsageError, DataError, ConfigError, ConfigMismatchError, CheckpointError, DeviceError, FileNotFoundError,
-               IsADirectoryError, PermissionError, ValueError, KeyError)
-
-def _one_line(e: BaseException) -> str:
-    return ' '.join(str(e).split()) or type(e).__name__
-
-def main(argv=None) -> int:
-    "Run the `sagan_nb` command line with `argv` (default: `sys.argv[1:]`)."
-    p = build_parser()
-    args = p.parse_args(argv)
-    if args.command is None: p.print_help(sys.stderr); raise SystemExit(2)
-    debug = args.debug or os.environ.get('SAGAN_NB_DEBUG', '') not in ('', '0')
-    try: return args.func(args)
-    except USER_ERRORS as e:
-        if debug: raise
-        print(f"sagan_nb {args.command}: error: {_one_line(e)}", file=sys.stderr); raise SystemExit(2)
-    except NonFiniteLossError as e:
-        if debug: raise
-        print(f"sagan_nb {args.command}: training failed: {_one_line(e)}", file=sys.stderr); raise SystemExit(1)
-    except KeyboardInterrupt:
-        print(f"sagan_nb {args.command}: interrupted", file=sys.stderr); raise SystemExit(130)
-
-# %% ../nbs/11_cli.ipynb 23
+# %% ../nbs/11_cli.ipynb 53
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -11,15 +11,17 @@ from typing import Callable
 import torch
 from torch import nn
 from .faces import CELEBA_ATTRIBUTES, check_attributes, save_atomic
+from .errors import ConfigMismatchError, ConfigError, CheckpointError, DeviceError, NonFiniteLossError
 
 # %% auto 0
-__all__ = ['ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'ConfigMismatchError', 'ConfigError',
-           'CheckpointError', 'DeviceError', 'NonFiniteLossError', 'Method', 'register_method', 'get_method',
-           'method_config', 'check_config', 'load_checkpoint', 'config_from', 'build_generator', 'load_generator',
-           'export_generator']
+__all__ = ['PRECISIONS', 'LEGACY_PRECISIONS', 'ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'Method',
+           'register_method', 'get_method', 'method_config', 'check_config', 'load_checkpoint', 'config_from',
+           'build_generator', 'load_generator', 'export_generator']
 
 # %% ../nbs/03a_config.ipynb 7
-_CHOICES = dict(amp=('auto', 'bf16', 'off'), channels_last=('auto', 'on', 'off'))
+PRECISIONS = ('fp32', 'bf16', 'auto')     # every module's precision words (`devices.resolve_precision` resolves them)
+LEGACY_PRECISIONS = {'off': 'fp32'}       # TrainConfig.amp's older word, still read from configs and checkpoints
+_CHOICES = dict(amp=PRECISIONS, channels_last=('auto', 'on', 'off'))
 _AT_LEAST = dict(image_size=8, conv_dim=1, n_res=0, d_conv_dim=1, batch_size=1, n_critic=1, steps=1, seed=0,
                  log_every=1, sample_every=1, ckpt_every=1, lambda_gp=0., lambda_rec=0., lambda_id=0.)
 
@@ -48,7 +50,7 @@ def check_fields(cfg) -> None:
 class TrainConfig:
     "Every knob of a run; defaults are SaGAN's paper's (Sec. 3-4) where it gives one (`method_config` for the others)."
     attribute: str = 'Eyeglasses'    # the CelebA attribute this model edits
-    method: str = 'sagan'            # a registered `Method`: 'sagan' here; 'stargan', 'cyclegan', 'resgan' in baselines
+    method: str = 'sagan'            # a registered `Method` (a name in `METHODS`)
     image_size: int = 128
     conv_dim: int = 32               # width of the AMN/SAN's first layer (paper: 32)
     n_res: int = 4                   # residual blocks in the AMN/SAN (paper: 4)
@@ -66,23 +68,19 @@ class TrainConfig:
     flip: bool = True                # random horizontal flips
     seed: int = 0
     device: str = 'auto'             # 'auto' → cuda when present, else cpu
-    amp: str = 'auto'                # 'bf16' autocast, 'off', or 'auto' (bf16 on cuda)
-    channels_last: str = 'auto'      # 'on', 'off', or 'auto' (on for cuda)
+    amp: str = 'auto'                # precision: 'bf16' autocast, 'fp32', or 'auto' (bf16 on a GPU with bf16 units; 'off' = 'fp32')
+    channels_last: str = 'auto'      # 'on', 'off', or 'auto' (off: see `devices.memory_format`)
     compile: bool = False            # torch.compile the networks
     log_every: int = 10
     sample_every: int = 1000
     ckpt_every: int = 1000
     hparams: dict = field(default_factory=dict)   # method-specific knobs over the method's defaults (`Method.hparams`)
 
-    def __post_init__(self): check_fields(self)
+    def __post_init__(self):
+        self.amp = LEGACY_PRECISIONS.get(self.amp, self.amp) if isinstance(self.amp, str) else self.amp
+        check_fields(self)
 
 ARCH_KEYS = ('method', 'attribute', 'image_size', 'conv_dim', 'n_res', 'd_conv_dim')
-
-class ConfigMismatchError(ValueError): "A checkpoint was trained with a different architecture or attribute."
-class ConfigError(ValueError): "A `TrainConfig` field or method hparam out of its type or range; the message names the field."
-class CheckpointError(ValueError): "A file that is not a readable sagan_nb checkpoint, or whose weights do not fit its config."
-class DeviceError(ValueError): "A device name that is not one, or a device that is not here ('cuda' without a GPU)."
-class NonFiniteLossError(FloatingPointError): "A loss became NaN or infinite: the run stops, the last checkpoint stays."
 
 # %% ../nbs/03a_config.ipynb 10
 @dataclass(frozen=True)
@@ -134,8 +132,7 @@ def register_method(m: Method) -> Method:
 def get_method(name: str) -> Method:
     "The registered method `name`; an unknown name is refused, listing the registered ones."
     if name not in METHODS:
-        hint = '' if 'stargan' in METHODS else " (import sagan_nb.baselines to register 'stargan', 'cyclegan', 'resgan')"
-        raise ConfigError(f"unknown method {name!r}; registered: {', '.join(METHODS)}{hint}")
+        raise ConfigError(f"unknown method {name!r}; registered: {', '.join(METHODS) or 'none'}")
     return METHODS[name]
 
 def method_config(method: str = 'sagan', /, **over) -> TrainConfig:

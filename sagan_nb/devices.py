@@ -7,19 +7,24 @@ from __future__ import annotations
 import os
 import torch
 import torch.distributed as dist
-from .faces import BadInputError
-from .config import DeviceError
+from .errors import BadInputError, DeviceError
+from .config import PRECISIONS
 
 # %% auto 0
-__all__ = ['PRECISIONS', 'resolve_device', 'cpu_has_bf16', 'cuda_has_bf16', 'resolve_precision']
+__all__ = ['local_rank', 'resolve_device', 'cpu_has_bf16', 'cuda_has_bf16', 'resolve_precision', 'distributed_backend',
+           'memory_format', 'cuda_settings']
 
 # %% ../nbs/03b_devices.ipynb 5
+def local_rank() -> int:
+    "This process's index on its machine under `torchrun` (its `LOCAL_RANK`), else 0."
+    return int(os.environ.get('LOCAL_RANK', 0))
+
 def resolve_device(device='auto') -> torch.device:
-    """The `torch.device` for `device`: 'auto' is this process's GPU (its `LOCAL_RANK` under torchrun) if there is one,
-    else the CPU. A name that is not a device, or a device that is not here, is a `DeviceError`."""
+    """The `torch.device` for `device`: 'auto' is this process's GPU if there is one (under torchrun the one of its
+    `LOCAL_RANK`, modulo the GPUs there are: more processes than GPUs share them), else the CPU. A name that is not a
+    device, or a device that is not here, is a `DeviceError`."""
     if str(device) == 'auto':
-        if torch.cuda.is_available():
-            return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)) if dist.is_initialized() else 0)
+        if torch.cuda.is_available(): return torch.device('cuda', local_rank() % torch.cuda.device_count())
         return torch.device('cpu')
     try: d = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
@@ -34,8 +39,6 @@ def resolve_device(device='auto') -> torch.device:
     return d
 
 # %% ../nbs/03b_devices.ipynb 8
-PRECISIONS = ('fp32', 'bf16', 'auto')
-
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 dot products natively (AVX512-BF16 or AMX tiles), where oneDNN's bf16
     convolutions beat fp32 ones. Elsewhere bf16 is emulated (converted to fp32 and back) and slower than fp32."""
@@ -51,13 +54,37 @@ def cuda_has_bf16(device) -> bool:
     "Whether the CUDA `device` has bf16 tensor cores (compute capability 8.0, Ampere, or newer)."
     return torch.cuda.is_available() and torch.cuda.get_device_capability(torch.device(device)) >= (8, 0)
 
-def resolve_precision(precision: str, device) -> str:
-    """'fp32' or 'bf16' for `precision` ('fp32', 'bf16' or 'auto') on `device`: 'auto' is bf16 where the hardware
-    has bf16 units (a CUDA GPU of compute capability 8.0+, a CPU with AVX512-BF16 or AMX), else fp32."""
+def resolve_precision(precision: str, device, training: bool = False) -> str:
+    """'fp32' or 'bf16' for `precision` (one of `PRECISIONS`) on `device`: 'auto' is bf16 where the hardware has bf16
+    units (a CUDA GPU of compute capability 8.0+; a CPU with AVX512-BF16 or AMX, except for `training`), else fp32."""
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise BadInputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}")
     if precision != 'auto': return precision
     device = torch.device(device)
     if device.type == 'cuda': return 'bf16' if cuda_has_bf16(device) else 'fp32'
-    if device.type == 'cpu': return 'bf16' if cpu_has_bf16() else 'fp32'
+    if device.type == 'cpu': return 'bf16' if cpu_has_bf16() and not training else 'fp32'
     return 'fp32'
+
+# %% ../nbs/03b_devices.ipynb 11
+def distributed_backend(device) -> str:
+    "'nccl' for processes that each have a CUDA GPU of their own (`LOCAL_WORLD_SIZE` ≤ GPUs), 'gloo' for the rest."
+    device = torch.device(device)
+    if device.type != 'cuda' or not dist.is_nccl_available(): return 'gloo'
+    return 'nccl' if int(os.environ.get('LOCAL_WORLD_SIZE', 1)) <= torch.cuda.device_count() else 'gloo'
+
+# %% ../nbs/03b_devices.ipynb 14
+def memory_format(channels_last: str, device) -> torch.memory_format:
+    "The layout of a run's networks and batches: channels_last only when asked ('on'); 'auto' and 'off' are NCHW."
+    if channels_last not in ('auto', 'on', 'off'):
+        raise BadInputError(f"channels_last must be 'auto', 'on' or 'off'; got {channels_last!r}")
+    return torch.channels_last if channels_last == 'on' else torch.contiguous_format
+
+def cuda_settings(device) -> dict:
+    """Apply the CUDA library settings of a run on `device` (process-wide; nothing on other devices) and return them:
+    `cudnn_benchmark` (on; `SAGAN_NB_CUDNN_BENCHMARK=0` turns it off), `tf32` (off; `SAGAN_NB_TF32=1` turns it on)."""
+    if torch.device(device).type != 'cuda': return {}
+    s = dict(cudnn_benchmark=os.environ.get('SAGAN_NB_CUDNN_BENCHMARK', '1') != '0',
+             tf32=os.environ.get('SAGAN_NB_TF32', '0') == '1')
+    torch.backends.cudnn.benchmark = s['cudnn_benchmark']
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = s['tf32']
+    return s

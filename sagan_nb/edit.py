@@ -10,27 +10,25 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 import torch
 from torch import nn
-from PIL import Image
-from .faces import (patch, ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, UnknownAttributeError,
-                            BadInputError, center_crop_box, unknown_attribute, to_float, to_uint8)
+from PIL import Image, ImageDraw
+from .errors import (BadInputError, BadValueError, BadStrengthError, DuplicateAttributeError, ModelSizeError,
+                             ConfigMismatchError, MissingDataError, UnknownAttributeError)
+from .faces import (patch, ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensors, center_crop_box,
+                            unknown_attribute, to_float, to_uint8)
 from .images import to_rgb, read_image, to_model, paste_back
 from .models import GenOutput
-from .config import TrainConfig, ConfigMismatchError, load_generator
+from .config import TrainConfig, load_generator
 from .devices import resolve_device, resolve_precision
 from .pretrained import pretrained_path, shipped
+_all_ = ['BadValueError', 'BadStrengthError', 'DuplicateAttributeError', 'ModelSizeError']   # `from sagan_nb.edit import BadValueError`: from `00_errors`
 
 # %% auto 0
-__all__ = ['EDIT_ORDER', 'BadValueError', 'BadStrengthError', 'DuplicateAttributeError', 'ModelSizeError', 'edit_value',
-           'edit_values', 'EditResult', 'EditStep', 'CombinedEdit', 'edit_plan', 'edit_strength', 'scale_mask',
-           'union_mask', 'fp32_output', 'checkpoint_file', 'LoadedModel', 'Prepared', 'Editor', 'edit', 'edit_controls',
-           'asked', 'describe']
+__all__ = ['CombinedEdit', 'EDIT_ORDER', 'edit_value', 'edit_values', 'EditStep', 'draw_boxes', 'EditResult', 'edit_plan',
+           'edit_strength', 'scale_mask', 'union_mask', 'fp32_output', 'checkpoint_file', 'LoadedModel', 'Prepared',
+           'Editor', 'edit', 'edit_controls', 'asked', 'describe', 'BadValueError', 'BadStrengthError',
+           'DuplicateAttributeError', 'ModelSizeError']
 
 # %% ../nbs/05_edit.ipynb 6
-class BadValueError(BadInputError): "A target value that is not 1 (add the attribute) or 0 (remove it)."
-class BadStrengthError(BadInputError): "An edit strength that is not a number in [0, 2]."
-class DuplicateAttributeError(BadInputError): "The same attribute asked for twice in one edit."
-class ModelSizeError(BadInputError): "The models of one combined edit take faces of different sizes."
-
 def edit_value(value) -> int:
     "The target attribute value: 1 (add) for `1`, `True`, `'add'`; 0 (remove) for `0`, `False`, `'remove'`."
     if isinstance(value, (bool, np.bool_)): return int(value)
@@ -61,26 +59,36 @@ def _check_value(value) -> None:
     else: edit_value(value)
 
 # %% ../nbs/05_edit.ipynb 12
-class EditResult(NamedTuple):
-    "One edit: the edited image, the attention mask and the residual, in the input's kind (see the table above)."
-    edited: Any
-    mask: Any
-    residual: Any
-
 class EditStep(NamedTuple):
-    "One model's step of a combined edit: its attribute, its value and its mask as used (scaled by the strength)."
+    "One model's step of an edit: its attribute, its value and its mask as used (scaled by the strength)."
     attribute: str
     value: Any
     mask: Any
 
-class CombinedEdit(NamedTuple):
-    "An edit of several attributes: the edited image, the union of the steps' masks, the residual, and the steps in order."
-    edited: Any
-    mask: Any
-    residual: Any
-    steps: tuple
+def draw_boxes(image: Image.Image, boxes) -> Image.Image:
+    "A copy of the PIL `image` with each box (left, top, right, bottom) drawn in red and numbered 0, 1, … in order."
+    out = image.convert('RGB'); d = ImageDraw.Draw(out)
+    for k, (l, t, r, b) in enumerate(boxes):
+        d.rectangle((l, t, r, b), outline=(255, 40, 40), width=max(2, out.width // 200))
+        d.text((l + 3, t + 2), str(k), fill=(255, 40, 40))
+    return out
 
-# %% ../nbs/05_edit.ipynb 14
+class EditResult(NamedTuple):
+    "An edit: the edited image, its mask (the union of the steps'), the residual, each model's step, and a photo's faces."
+    edited: Any
+    mask: Any                       # None for a method without attention
+    residual: Any
+    steps: tuple = ()               # one `EditStep` per model, in the order applied
+    faces: tuple = ()               # a photo edited face by face (`edit_photo`): one `FaceEdit` per face, left to right
+
+    @property
+    def boxes(self) -> Image.Image | None:
+        "The edited photo with each face's box and number drawn (None for an edit that did not look for faces)."
+        return draw_boxes(self.edited, [f.box for f in self.faces]) if self.faces else None
+
+CombinedEdit = EditResult           # the name an edit of several attributes had before there was one result type
+
+# %% ../nbs/05_edit.ipynb 15
 EDIT_ORDER = CELEBA_ATTRIBUTES          # the order in which a combined edit applies its models
 
 def edit_plan(attribute, value=1) -> tuple[tuple[str, Any], ...]:
@@ -108,6 +116,7 @@ def edit_plan(attribute, value=1) -> tuple[tuple[str, Any], ...]:
     rank = {a: i for i, a in enumerate(EDIT_ORDER)}
     return tuple(sorted(pairs, key=lambda p: (rank.get(p[0], len(rank)), p[0])))
 
+# %% ../nbs/05_edit.ipynb 17
 def edit_strength(strength) -> float:
     "The strength `s` of an edit, checked: a number in [0, 2] (0: the input, 1: the model's edit)."
     ok = isinstance(strength, (int, float, np.integer, np.floating)) and not isinstance(strength, (bool, np.bool_))
@@ -129,7 +138,7 @@ def union_mask(masks: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
     for m in masks: keep = keep * (1 - m)
     return 1 - keep
 
-# %% ../nbs/05_edit.ipynb 17
+# %% ../nbs/05_edit.ipynb 20
 def _check_compile(compile) -> bool:
     if not isinstance(compile, (bool, np.bool_)): raise BadInputError(f"compile must be True or False, got {compile!r}")
     return bool(compile)
@@ -142,14 +151,14 @@ def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
     if o.mask is None or o.amn is None: return o
     return o._replace(edited=o.amn * o.mask + x * (1 - o.mask))
 
-# %% ../nbs/05_edit.ipynb 20
+# %% ../nbs/05_edit.ipynb 23
 def checkpoint_file(path) -> Path:
     "The checkpoint file `path`, or `path/checkpoint.pt` for a run folder; a clear error when there is none."
     path = Path(path).expanduser()
     if path.is_dir():
         if (path/'checkpoint.pt').is_file(): return path/'checkpoint.pt'
-        raise FileNotFoundError(f"no checkpoint in the folder {path} (expected {path/'checkpoint.pt'})")
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingDataError(f"no checkpoint in the folder {path} (expected {path/'checkpoint.pt'})")
+    if not path.is_file(): raise MissingDataError(f"checkpoint not found: {path}")
     return path
 
 
@@ -174,7 +183,7 @@ def _positive(v, name: str) -> int:
         raise BadInputError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
 
-# %% ../nbs/05_edit.ipynb 21
+# %% ../nbs/05_edit.ipynb 24
 class LoadedModel(NamedTuple):
     "One model of an `Editor`: the generator, its input size, its training config (None if given directly), where it came from."
     model: nn.Module
@@ -191,7 +200,7 @@ class Prepared(NamedTuple):
     u8: torch.Tensor | None = None
     alpha: Image.Image | None = None
 
-# %% ../nbs/05_edit.ipynb 23
+# %% ../nbs/05_edit.ipynb 26
 class Editor:
     "One generator (of any registered method) per attribute on one device: `editor.edit(image, attribute, value)` (batched, no gradients)."
     def __init__(self, checkpoints=None, device='auto', batch_size: int = 16, crop: int | None = None, shift_y: int = 0,
@@ -221,10 +230,6 @@ class Editor:
     @property
     def models(self) -> dict[str, nn.Module]: return {a: r.model for a, r in self.loaded.items()}
     @property
-    def sizes(self) -> dict[str, int]: return {a: r.size for a, r in self.loaded.items()}
-    @property
-    def configs(self) -> dict[str, TrainConfig | None]: return {a: r.config for a, r in self.loaded.items()}
-    @property
     def sources(self) -> dict[str, str]: return {a: r.source for a, r in self.loaded.items()}
 
     @property
@@ -232,7 +237,7 @@ class Editor:
         "The attributes it can edit now: those loaded, then (with `pretrained`) those shipped with the package."
         return tuple(dict.fromkeys(self.attributes + (tuple(a for a in ATTRIBUTES if a in shipped()) if self.pretrained else ())))
 
-# %% ../nbs/05_edit.ipynb 25
+# %% ../nbs/05_edit.ipynb 30
 @patch
 def load(self: Editor, checkpoint, attribute: str | None = None) -> str:
     "Load the generator of `checkpoint`; if `attribute` is given, the checkpoint must be trained for it. Returns the attribute."
@@ -265,7 +270,7 @@ def using(self: Editor, precision: str | None = None, compile: bool | None = Non
     new.precision_asked = self.precision_asked if precision is None else precision
     return new
 
-# %% ../nbs/05_edit.ipynb 27
+# %% ../nbs/05_edit.ipynb 33
 @patch
 def model(self: Editor, attribute: str) -> nn.Module:
     "The generator for `attribute` (the shipped one if none was loaded and `pretrained`); else refused, listing the loaded ones."
@@ -286,7 +291,7 @@ def __repr__(self: Editor):
     return (f"Editor(device={self.device}, precision={prec}, compile={self.compile}, batch_size={self.batch_size}, "
             f"crop={self.crop}, shift_y={self.shift_y}){rows}")
 
-# %% ../nbs/05_edit.ipynb 29
+# %% ../nbs/05_edit.ipynb 36
 @patch
 def _runner(self: Editor, attribute: str) -> nn.Module:
     "The model for `attribute`, wrapped in `torch.compile` at its first use when `compile` is on."
@@ -316,6 +321,7 @@ def run(self: Editor, x: torch.Tensor, attribute: str, value=1) -> GenOutput:
     if not parts: return GenOutput(*(x.new_zeros(0, k, size, size) for k in (3, 1, 3)))
     return GenOutput(*(None if ts[0] is None else torch.cat(ts).clone() for ts in zip(*parts)))   # clone: not inference tensors
 
+# %% ../nbs/05_edit.ipynb 39
 @patch
 def plan_size(self: Editor, plan) -> int:
     "The face size of the models of `plan` (each loaded now, or refused by name); `ModelSizeError` if they differ."
@@ -346,25 +352,7 @@ def compose(self: Editor, x: torch.Tensor, plan, strength: float = 1.0, frame: t
         steps.append(GenOutput(y, None, o.edited))
     return steps
 
-@patch
-def edit(self: Editor, image, attribute, value=1, strength: float = 1.0):
-    """Edit `image` (a path, a PIL image, a uint8 H×W×3 array, a tensor [B,3,H,W] / [3,H,W], a `FaceTensors`,
-    or a list of these) towards `value` (1/'add' or 0/'remove') of `attribute`, or of several attributes at once
-    with a dict {attribute: value} (each model in turn inside its own mask, in `EDIT_ORDER`). `strength` s in [0, 2]
-    scales every mask, `clamp(s·b, 0, 1)` (0: the input, 1: the model's edit). Returns an `EditResult` (a
-    `CombinedEdit` for a dict; a list of them for a list of images)."""
-    plan, s = edit_plan(attribute, value), edit_strength(strength)        # fail early, by name
-    size, record = self.plan_size(plan), not isinstance(attribute, str)
-    if isinstance(image, (list, tuple)):
-        groups = [self._prepare(im, size) for im in image]
-        outs = self._edit_groups(groups, plan, s, record)
-        return [_finish(g, o, plan if record else None) for g, o in zip(groups, outs)]
-    g = self._prepare(image, size)
-    return _finish(g, self._edit_groups([g], plan, s, record)[0], plan if record else None)
-
-__call__ = edit
-
-# %% ../nbs/05_edit.ipynb 31
+# %% ../nbs/05_edit.ipynb 42
 @patch
 def _prepare(self: Editor, image, size: int) -> Prepared:
     if isinstance(image, FaceTensors): image = image.images
@@ -392,9 +380,10 @@ def _prepare(self: Editor, image, size: int) -> Prepared:
     small = to_float(torch.from_numpy(np.array(small)).permute(2, 0, 1)[None])
     return Prepared(kind, full, small, box, torch.from_numpy(np.array(im)), alpha)
 
+# %% ../nbs/05_edit.ipynb 43
 @patch
-def _edit_groups(self: Editor, groups: list[Prepared], plan, strength: float = 1.0, record: bool = False) -> list[tuple]:
-    "(edited, union mask, residual, each step's mask if `record`) at each group's full size: the steps composed at the models' size, pasted back once."
+def _edit_groups(self: Editor, groups: list[Prepared], plan, strength: float = 1.0) -> list[tuple]:
+    "(edited, union mask, residual, each step's mask) at each group's full size: the steps composed at the models' size, pasted back once."
     if not groups: return []
     steps = self.compose(torch.cat([g.small for g in groups]), plan, strength)
     last, union = steps[-1].edited, union_mask([o.mask for o in steps])
@@ -402,10 +391,12 @@ def _edit_groups(self: Editor, groups: list[Prepared], plan, strength: float = 1
     for g in groups:
         k = slice(i, i + len(g.small))
         out = paste_back(g.full, g.small, last[k], None if union is None else union[k], g.box)
-        per = [None if o.mask is None else paste_back(g.full, g.small, g.small, o.mask[k], g.box)[1] for o in steps] if record else []
+        per = [out[1]] if len(steps) == 1 else \
+              [None if o.mask is None else paste_back(g.full, g.small, g.small, o.mask[k], g.box)[1] for o in steps]
         outs.append((*out, per)); i = k.stop
     return outs
 
+# %% ../nbs/05_edit.ipynb 44
 def _mask_out(g: Prepared, mask):
     "A full-size mask [B,1,H,W] in the input's kind: the tensor, one face's [1,H,W], or 8-bit grey (an array, or PIL `L`)."
     if mask is None or g.kind == 'tensor': return mask
@@ -413,7 +404,7 @@ def _mask_out(g: Prepared, mask):
     m8 = (mask[0, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     return m8 if g.kind == 'array' else Image.fromarray(m8, 'L')
 
-def _finish(g: Prepared, out: tuple, plan=None) -> EditResult | CombinedEdit:
+def _finish(g: Prepared, out: tuple, plan) -> EditResult:
     edited, mask, res, per = out
     if g.kind == 'tensor': r = EditResult(edited, mask, res)
     elif g.kind == 'tensor1': r = EditResult(edited[0], _mask_out(g, mask), res[0])
@@ -425,11 +416,28 @@ def _finish(g: Prepared, out: tuple, plan=None) -> EditResult | CombinedEdit:
             im = Image.fromarray(e8.numpy())
             if g.alpha is not None: im.putalpha(g.alpha)              # transparency comes back as it was
             r = EditResult(im, _mask_out(g, mask), Image.fromarray(r8.numpy()))
-    if plan is None: return r
     value = lambda v: edit_value(v) if not isinstance(v, (list, tuple, torch.Tensor, np.ndarray)) else v
-    return CombinedEdit(*r, tuple(EditStep(a, value(v), _mask_out(g, m)) for (a, v), m in zip(plan, per)))
+    return r._replace(steps=tuple(EditStep(a, value(v), _mask_out(g, m)) for (a, v), m in zip(plan, per)))
 
-# %% ../nbs/05_edit.ipynb 33
+# %% ../nbs/05_edit.ipynb 46
+@patch
+def edit(self: Editor, image, attribute, value=1, strength: float = 1.0):
+    """Edit `image` (a path, a PIL image, a uint8 H×W×3 array, a tensor [B,3,H,W] / [3,H,W], a `FaceTensors`,
+    or a list of these) towards `value` (1/'add' or 0/'remove') of `attribute`, or of several attributes at once
+    with a dict {attribute: value} (each model in turn inside its own mask, in `EDIT_ORDER`). `strength` s in [0, 2]
+    scales every mask, `clamp(s·b, 0, 1)` (0: the input, 1: the model's edit). Returns an `EditResult` (a list of
+    them for a list of images)."""
+    plan, s = edit_plan(attribute, value), edit_strength(strength)        # fail early, by name
+    size = self.plan_size(plan)
+    if isinstance(image, (list, tuple)):
+        groups = [self._prepare(im, size) for im in image]
+        return [_finish(g, o, plan) for g, o in zip(groups, self._edit_groups(groups, plan, s))]
+    g = self._prepare(image, size)
+    return _finish(g, self._edit_groups([g], plan, s)[0], plan)
+
+Editor.__call__ = Editor.edit       # `editor(image, 'Smiling')`
+
+# %% ../nbs/05_edit.ipynb 53
 def edit(image, attribute, value=1, checkpoint=None, model: nn.Module | Editor | None = None,
          image_size: int = IMAGE_SIZE, device='auto', crop: int | None = None, shift_y: int = 0, batch_size: int = 16,
          precision: str | None = None, compile: bool | None = None, strength: float = 1.0):
@@ -438,8 +446,7 @@ def edit(image, attribute, value=1, checkpoint=None, model: nn.Module | Editor |
     at `strength` (0-2; 1: the model's edit), with the generator of `checkpoint` (a path; for several attributes a
     dict {attribute: path} or a list) or `model` (a `Generator` trained at `image_size` for one attribute, or an
     `Editor`). `precision`/`compile` as `Editor`'s (None: 'auto' / False, or an `Editor`'s own). Without either, the
-    models shipped with the package (`04a_pretrained`). Returns an `EditResult` (edited, mask, residual), or a
-    `CombinedEdit` (its steps too) for a dict."""
+    models shipped with the package (`04a_pretrained`). Returns an `EditResult` (edited, mask, residual, steps)."""
     if checkpoint is not None and model is not None: raise BadInputError("pass at most one of checkpoint= and model=")
     if isinstance(model, Editor): return model.using(precision, compile).edit(image, attribute, value, strength)
     plan = edit_plan(attribute, value); edit_strength(strength)
@@ -460,7 +467,7 @@ def edit(image, attribute, value=1, checkpoint=None, model: nn.Module | Editor |
         elif checkpoint is not None: ed.load(checkpoint, plan[0][0] if len(plan) == 1 else None)
     return ed.edit(image, attribute, value, strength)
 
-# %% ../nbs/05_edit.ipynb 35
+# %% ../nbs/05_edit.ipynb 58
 def edit_controls(attributes: Sequence[str]) -> tuple[dict, Any, Any]:
     """ipywidgets controls of an edit: {attribute: off/add/remove toggle} (the first on 'add'), a strength slider (0-2,
     at 1), and the panel that shows them, one row per attribute (its name, its switch) and the slider."""

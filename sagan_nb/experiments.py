@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from .errors import BadInputError, ConfigError, ConfigMismatchError, MissingDataError, MissingExtraError, UnknownNameError
 from .faces import patch, tqdm, ATTRIBUTES, FaceTensors, to_float, check_attributes, atomic_path, write_text_atomic
 from .synth import load_faces, shifted_faces
 from .models import GenOutput
@@ -20,7 +21,7 @@ from .devices import resolve_device
 from .budgets import METHOD_TITLES, Budget, get_budget
 from .pretrained import pretrained_path, shipped
 from .edit import Editor
-from .identity import DlibFaceEmbedder, MissingExtraError
+from .identity import DlibFaceEmbedder
 from .metrics import (AttributeClassifier, train_attribute_classifier,
                               save_classifier, load_classifier, edit_metrics, metrics_table)
 
@@ -42,6 +43,7 @@ def _cost(cfg: TrainConfig) -> float:
     "A rough relative cost of a run: per iteration, its critic steps and its method's `g_cost`."
     return cfg.steps * (cfg.n_critic + METHODS[cfg.method].g_cost)
 
+# %% ../nbs/10_experiments.ipynb 7
 def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1) -> tuple[str, float]:
     """Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds); its events go to its
     log.json, and its wall seconds in all (over every resume) to its `TIME_FILE`."""
@@ -64,6 +66,7 @@ def train_time(run_dir) -> dict:
     p = Path(run_dir) / TIME_FILE
     return json.loads(p.read_text()) if p.exists() else {'steps': None, 'seconds': 0.0}
 
+# %% ../nbs/10_experiments.ipynb 9
 def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, progress: bool = True) -> dict:
     "Train every `{name: TrainConfig}` of `jobs` not yet done under `work_dir/runs/<name>`; returns {name: seconds}."
     work_dir = Path(work_dir); (work_dir / 'runs').mkdir(parents=True, exist_ok=True)
@@ -90,21 +93,21 @@ def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, prog
     bar.close()
     return done
 
-# %% ../nbs/10_experiments.ipynb 8
+# %% ../nbs/10_experiments.ipynb 11
 def parse_checkpoints(checkpoints: dict | None) -> dict[tuple[str, str], Path]:
     "{(method, attribute): Path} from {'method:attribute' or (method, attribute): path}, refusing unknown names."
     out = {}
     for k, v in (checkpoints or {}).items():
         key = tuple(k.split(':')) if isinstance(k, str) else tuple(k)
         if len(key) != 2 or not all(key):
-            raise ValueError(f"checkpoint key {k!r}: expected 'method:attribute', e.g. 'sagan:Smiling'")
+            raise BadInputError(f"checkpoint key {k!r}: expected 'method:attribute', e.g. 'sagan:Smiling'")
         m, a = key
-        if m not in METHODS: raise ValueError(f"checkpoint {k!r}: unknown method {m!r}; known: {', '.join(METHODS)}")
+        if m not in METHODS: raise ConfigError(f"checkpoint {k!r}: unknown method {m!r}; known: {', '.join(METHODS)}")
         check_attributes(a, ATTRIBUTES)
         out[(m, a)] = Path(v)
     return out
 
-# %% ../nbs/10_experiments.ipynb 9
+# %% ../nbs/10_experiments.ipynb 13
 class Study:
     "One figure run: its data, its models (trained once, cached under `work_dir`), its judge."
     def __init__(self, data_root=None, budget: str | Budget = 'cpu', work_dir='paper_figures/out/work',
@@ -140,7 +143,7 @@ class Study:
 
     def run_dir(self, method: str, attribute: str) -> Path: return self.work_dir / 'runs' / f'{method}-{attribute}'
 
-# %% ../nbs/10_experiments.ipynb 11
+# %% ../nbs/10_experiments.ipynb 17
 @patch
 def train(self: Study, methods: Sequence[str] | None = None, attributes: Sequence[str] = ATTRIBUTES) -> dict:
     "Train (in parallel) every (method, attribute) of `methods` (the budget's) that has neither a given checkpoint nor a finished run."
@@ -161,10 +164,11 @@ def generator(self: Study, method: str, attribute: str) -> nn.Module:
             path = self.run_dir(method, attribute) / 'checkpoint.pt'
         G, cfg = load_generator(path, device=self.device)
         if cfg.method != method or cfg.attribute != attribute:
-            raise ValueError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
+            raise ConfigMismatchError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
         ed.add(attribute, G, cfg.image_size, source=str(path), config=cfg)
     return ed.loaded[attribute].model
 
+# %% ../nbs/10_experiments.ipynb 19
 @patch
 def outputs(self: Study, method: str, attribute: str, x: torch.Tensor, c) -> GenOutput:
     "The generator's outputs (float32, CPU) on float faces `x` with target `c`, one for all or one per face."
@@ -188,7 +192,7 @@ def editor(self: Study, method: str, attribute: str) -> Callable:
     "`edit(x, c) -> edited` for the augmentation."
     return lambda x, c: self.outputs(method, attribute, x, c).edited
 
-# %% ../nbs/10_experiments.ipynb 13
+# %% ../nbs/10_experiments.ipynb 22
 @patch
 def judge(self: Study) -> AttributeClassifier:
     "The attribute classifier, trained once on the training faces (never on edits) and cached."
@@ -220,7 +224,7 @@ def lfw_faces(self: Study, n: int | None = None) -> FaceTensors:
                          progress=self.progress)
     return lfw.faces.subset(torch.arange(min(n, len(lfw.faces))))
 
-# %% ../nbs/10_experiments.ipynb 17
+# %% ../nbs/10_experiments.ipynb 25
 def residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "|y − x| summed over colour channels, in [0, 1] (6 = the largest possible change on [-1, 1] images): [N,1,H,W]."
     return ((y - x).abs().sum(1, keepdim=True) / 6).clamp(0, 1)
@@ -250,6 +254,7 @@ def show_rows(rows: Sequence[tuple[str, torch.Tensor]], title: str = '', scale: 
     fig.tight_layout()
     return fig
 
+# %% ../nbs/10_experiments.ipynb 27
 def flip_targets(faces: FaceTensors, attribute: str) -> torch.Tensor:
     "The edit every figure shows: each face's attribute turned to the other value (1 − ground truth)."
     return 1 - faces.attrs[:, faces.attr_index(attribute)]
@@ -271,12 +276,13 @@ def comparison_rows(study: Study, attribute: str, faces: FaceTensors, methods: S
         if residuals: rows.append((f'{METHOD_TITLES[m]} residual', residual(x, y)))
     return rows
 
+# %% ../nbs/10_experiments.ipynb 29
 def save_figure(fig, out_dir, name: str) -> Path:
     "Write `fig` as `out_dir/name.png` (150 dpi) and return the path."
     with atomic_path(Path(out_dir) / f'{name}.png') as tmp: fig.savefig(tmp, dpi=150, bbox_inches='tight')
     return Path(out_dir) / f'{name}.png'
 
-# %% ../nbs/10_experiments.ipynb 21
+# %% ../nbs/10_experiments.ipynb 32
 def comparison_table(study: Study, faces: FaceTensors, methods: Sequence[str] | None = None,
                      attributes: Sequence[str] = ATTRIBUTES, embed: Callable | None = None,
                      identity: Callable | None = None) -> list[dict]:
@@ -299,7 +305,7 @@ def save_table(rows: list[dict], out_dir, name: str, title: str = '', columns: S
     write_text_atomic(out / f'{name}.md', (f'# {title}\n\n' if title else '') + metrics_table(rows, columns) + '\n')
     return out / f'{name}.md'
 
-# %% ../nbs/10_experiments.ipynb 23
+# %% ../nbs/10_experiments.ipynb 34
 FIGURES = ('fig01_whole_vs_local', 'fig03_attention', 'fig04_07_comparison', 'fig08_augmentation', 'fig09_lfw',
            'fig10_11_verification', 'ext_combined_attributes')
 
@@ -310,8 +316,9 @@ def figures_dir() -> Path:
     for d in (Path.cwd() / 'paper_figures', Path.cwd().parent / 'paper_figures',
               Path(sagan_nb.__file__).resolve().parents[1] / 'paper_figures'):
         if (d / f'{FIGURES[0]}.ipynb').exists(): return d
-    raise FileNotFoundError("the paper_figures/ notebooks were not found (run from the repository root, or pass nb_dir=)")
+    raise MissingDataError("the paper_figures/ notebooks were not found (run from the repository root, or pass nb_dir=)")
 
+# %% ../nbs/10_experiments.ipynb 36
 def training_notes(runs_dir) -> list[str]:
     "Markdown lines listing what the trainers reported (warm-ups, mask alarms) in each run's log.json under `runs_dir`."
     notes = []
@@ -321,6 +328,7 @@ def training_notes(runs_dir) -> list[str]:
         notes += [f"- `{log.parent.name}`: {e}" for e in events]
     return ['', '## What the trainers reported', ''] + notes if notes else []
 
+# %% ../nbs/10_experiments.ipynb 38
 def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu', only: Sequence[str] | None = None,
                 checkpoints: dict | None = None, device: str = 'auto', nb_dir=None, progress: bool = True,
                 train_first: bool = True) -> list[Path]:
@@ -328,7 +336,7 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
     import papermill as pm
     out_dir = Path(out_dir).resolve(); nb_dir = Path(nb_dir) if nb_dir else figures_dir()
     names = list(FIGURES) if not only else [n for n in FIGURES if any(n.startswith(o) or o in n for o in only)]
-    if not names: raise KeyError(f"no figure matches {list(only)}; figures: {', '.join(FIGURES)}")
+    if not names: raise UnknownNameError(f"no figure matches {list(only)}; figures: {', '.join(FIGURES)}")
     b = get_budget(budget)
     params = dict(data_root=None if data_root is None else str(Path(data_root).resolve()), budget=b.name,
                   out_dir=str(out_dir), work_dir=str(out_dir / 'work'), device=device,
@@ -355,7 +363,7 @@ def run_figures(out_dir='paper_figures/out', data_root=None, budget: str = 'cpu'
     write_text_atomic(out_dir / 'README.md', '\n'.join(lines) + '\n')
     return done
 
-# %% ../nbs/10_experiments.ipynb 26
+# %% ../nbs/10_experiments.ipynb 41
 def with_judged_attributes(study: Study, faces: FaceTensors) -> FaceTensors:
     "`faces` with the judge's attribute labels where they have none (LFW): 1 where the judge sees the attribute."
     if set(ATTRIBUTES) <= set(faces.attr_names): return faces
@@ -364,6 +372,7 @@ def with_judged_attributes(study: Study, faces: FaceTensors) -> FaceTensors:
     p = predict_attributes(clf, to_float(faces.images)) if len(faces) else torch.zeros(0, len(clf.attr_names))
     return replace(faces, attrs=(p > 0.5).float(), attr_names=tuple(clf.attr_names))
 
+# %% ../nbs/10_experiments.ipynb 43
 VERIFY_TEST_START = 500_000      # synthetic test people: indices far from the training people's
 VERIFY_PAIRS_START = 700_000     # synthetic people of the LFW-style pairs
 
@@ -389,6 +398,7 @@ def verification_data(study: Study) -> tuple[FaceTensors, FaceTensors, object]:
                                progress=study.progress)
     return train, test, pairs
 
+# %% ../nbs/10_experiments.ipynb 44
 def save_verification(res: dict, out_dir, study: Study | None = None) -> list[Path]:
     "Fig. 10 (test identities) and Fig. 11 (LFW pairs) ROC curves, and the table beside them, into `out_dir`."
     import matplotlib.pyplot as plt

@@ -14,13 +14,17 @@ import numpy as np
 import torch
 import inspect
 from PIL import Image
+from .errors import (DataError, MissingDataError, AnnotationError, CorruptImageError, UnknownAttributeError,
+                             CorruptImageWarning, BadInputError, OutputError)
+_all_ = ['DataError', 'MissingDataError', 'AnnotationError', 'CorruptImageError', 'UnknownAttributeError',
+         'CorruptImageWarning', 'BadInputError', 'OutputError']   # `from sagan_nb.faces import *` still brings them
 
 # %% auto 0
-__all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'CELEBA_CROP', 'IMAGE_SIZE', 'patch', 'DataError', 'MissingDataError',
-           'AnnotationError', 'CorruptImageError', 'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError',
-           'OutputError', 'check_output', 'atomic_path', 'write_text_atomic', 'save_atomic', 'unknown_attribute',
-           'check_attributes', 'to_float', 'to_uint8', 'check_images', 'FaceTensors', 'default_data_root',
-           'center_crop_box', 'load_image', 'decode_images', 'to_pil', 'attr_titles', 'show_faces']
+__all__ = ['ATTRIBUTES', 'CELEBA_ATTRIBUTES', 'CELEBA_CROP', 'IMAGE_SIZE', 'patch', 'check_output', 'atomic_path',
+           'write_text_atomic', 'save_atomic', 'unknown_attribute', 'check_attributes', 'to_float', 'to_uint8',
+           'check_images', 'FaceTensors', 'default_data_root', 'center_crop_box', 'load_image', 'decode_images',
+           'to_pil', 'attr_titles', 'show_faces', 'DataError', 'MissingDataError', 'AnnotationError',
+           'CorruptImageError', 'UnknownAttributeError', 'CorruptImageWarning', 'BadInputError', 'OutputError']
 
 # %% ../nbs/00_faces.ipynb 5
 def patch(f):
@@ -48,33 +52,7 @@ except ImportError:                                        # optional at run tim
         def close(self): pass
     def trange(*args, **kwargs): return tqdm(range(*args), **kwargs)
 
-# %% ../nbs/00_faces.ipynb 8
-class DataError(Exception):
-    "Base of the errors raised on bad input data; each message names the file (and line) and what was expected."
-
-class MissingDataError(DataError, FileNotFoundError):
-    "A folder, file or image that should be there is not."
-
-class AnnotationError(DataError, ValueError):
-    "A malformed annotation file; the message starts with `path:line:`."
-
-class CorruptImageError(DataError, OSError):
-    "An image file that cannot be decoded (truncated, not an image, ...)."
-
-class UnknownAttributeError(DataError, KeyError):
-    "An attribute name the data does not have; the message lists the valid names."
-    def __str__(self): return str(self.args[0]) if self.args else ''
-
-class CorruptImageWarning(UserWarning):
-    "Images of a dataset were skipped because they could not be decoded."
-
-class BadInputError(DataError, ValueError):
-    "An image, tensor or value the API cannot take as given (NaN, a range, mode or shape it does not read); says what it takes."
-
-class OutputError(DataError, OSError):
-    "An output that cannot be written (its folder is a file or read-only, an unknown image format); nothing was written."
-
-# %% ../nbs/00_faces.ipynb 11
+# %% ../nbs/00_faces.ipynb 9
 _FS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EISDIR, errno.EEXIST)
 
 def _existing_ancestor(path: Path) -> Path:
@@ -96,6 +74,7 @@ def check_output(path, image: bool = False) -> Path:
                               f"(use .png, .jpg, .webp, .tif, .bmp)")
     return path
 
+# %% ../nbs/00_faces.ipynb 11
 @contextmanager
 def atomic_path(path):
     "Yields a temporary path beside `path` to write to; renamed onto `path` when the block ends, removed on error."
@@ -145,7 +124,7 @@ def check_attributes(attributes: str | Sequence[str] | None, available: Sequence
     attributes = (attributes,) if isinstance(attributes, str) else tuple(attributes)
     for a in attributes:
         if a not in available: raise unknown_attribute(a, available)
-    if len(set(attributes)) != len(attributes): raise ValueError(f"attribute named twice in {attributes}")
+    if len(set(attributes)) != len(attributes): raise BadInputError(f"attribute named twice in {attributes}")
     return attributes
 
 # %% ../nbs/00_faces.ipynb 17
@@ -158,9 +137,9 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 def check_images(x: torch.Tensor, what: str = 'images') -> torch.Tensor:
-    "`x` if it is a batch of RGB images [N,3,H,W] (a tensor), else a `ValueError` naming `what`."
+    "`x` if it is a batch of RGB images [N,3,H,W] (a tensor), else a `BadInputError` (a `ValueError`) naming `what`."
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{what} must be a tensor [N,3,H,W], got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+        raise BadInputError(f"{what} must be a tensor [N,3,H,W], got {tuple(getattr(x, 'shape', ())) or type(x).__name__}")
     return x
 
 # %% ../nbs/00_faces.ipynb 20
@@ -179,11 +158,11 @@ class FaceTensors:
         n = len(self.images)
         self.attr_names = tuple(self.attr_names)
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
-            raise ValueError(f"images must be uint8 [N,3,S,S], got {tuple(self.images.shape)} {self.images.dtype}")
+            raise BadInputError(f"images must be uint8 [N,3,S,S], got {tuple(self.images.shape)} {self.images.dtype}")
         if self.attrs.shape != (n, len(self.attr_names)):
-            raise ValueError(f"attrs must be [{n},{len(self.attr_names)}], got {tuple(self.attrs.shape)}")
+            raise BadInputError(f"attrs must be [{n},{len(self.attr_names)}], got {tuple(self.attrs.shape)}")
         for what, v in (('names', self.names), ('identities', self.identities), ('masks', self.masks)):
-            if v is not None and len(v) and len(v) != n: raise ValueError(f"{what} has {len(v)} entries for {n} images")
+            if v is not None and len(v) and len(v) != n: raise BadInputError(f"{what} has {len(v)} entries for {n} images")
 
     def __len__(self): return len(self.images)
     @property
@@ -200,33 +179,38 @@ class FaceTensors:
             raise UnknownAttributeError(f"unknown attribute {name!r}; this data has {', '.join(self.attr_names)}")
         return self.attr_names.index(name)
 
-    def subset(self, idx) -> FaceTensors:
-        "The faces at `idx` (a slice, an index or bool tensor, a list or a numpy array)."
-        if isinstance(idx, (list, tuple, np.ndarray)):
-            a = np.asarray(idx)
-            idx = torch.from_numpy(a if a.dtype == bool else a.astype(np.int64))
-        pick = lambda t: None if t is None else t[idx]
-        names = [self.names[i] for i in torch.arange(len(self))[idx].tolist()] if self.names else []
-        return FaceTensors(self.images[idx], self.attrs[idx], self.attr_names, names,
-                           pick(self.identities), pick(self.masks), list(self.corrupt))
+# %% ../nbs/00_faces.ipynb 22
+@patch
+def subset(self: FaceTensors, idx) -> FaceTensors:
+    "The faces at `idx` (a slice, an index or bool tensor, a list or a numpy array)."
+    if isinstance(idx, (list, tuple, np.ndarray)):
+        a = np.asarray(idx)
+        idx = torch.from_numpy(a if a.dtype == bool else a.astype(np.int64))
+    pick = lambda t: None if t is None else t[idx]
+    names = [self.names[i] for i in torch.arange(len(self))[idx].tolist()] if self.names else []
+    return FaceTensors(self.images[idx], self.attrs[idx], self.attr_names, names,
+                       pick(self.identities), pick(self.masks), list(self.corrupt))
 
-    def save(self, path: str | Path) -> Path:
-        "Write to `path` atomically (a temporary file in the same folder, then `os.replace`)."
-        d = dict(format=1, images=self.images, attrs=self.attrs, attr_names=list(self.attr_names),
-                 names=list(self.names), identities=self.identities, masks=self.masks, corrupt=list(self.corrupt))
-        return save_atomic(d, path)
+# %% ../nbs/00_faces.ipynb 24
+@patch
+def save(self: FaceTensors, path: str | Path) -> Path:
+    "Write to `path` atomically (a temporary file in the same folder, then `os.replace`)."
+    d = dict(format=1, images=self.images, attrs=self.attrs, attr_names=list(self.attr_names),
+             names=list(self.names), identities=self.identities, masks=self.masks, corrupt=list(self.corrupt))
+    return save_atomic(d, path)
 
-    @classmethod
-    def load(cls, path: str | Path) -> FaceTensors:
-        "Read a file written by `save` (with `torch.load(weights_only=True)`: no code runs from it)."
-        path = Path(path)
-        if not path.is_file(): raise MissingDataError(f"FaceTensors file not found: {path}")
-        try: d = torch.load(path, weights_only=True)
-        except Exception as e: raise DataError(f"cannot read FaceTensors file {path}: {e}") from e
-        if not isinstance(d, dict) or d.get('format') != 1: raise DataError(f"{path} is not a FaceTensors file")
-        return cls(d['images'], d['attrs'], tuple(d['attr_names']), d['names'], d['identities'], d['masks'], d['corrupt'])
+def _load(cls, path: str | Path) -> FaceTensors:
+    "Read a file written by `save` (with `torch.load(weights_only=True)`: no code runs from it)."
+    path = Path(path)
+    if not path.is_file(): raise MissingDataError(f"FaceTensors file not found: {path}")
+    try: d = torch.load(path, weights_only=True)
+    except Exception as e: raise DataError(f"cannot read FaceTensors file {path}: {e}") from e
+    if not isinstance(d, dict) or d.get('format') != 1: raise DataError(f"{path} is not a FaceTensors file")
+    return cls(d['images'], d['attrs'], tuple(d['attr_names']), d['names'], d['identities'], d['masks'], d['corrupt'])
 
-# %% ../nbs/00_faces.ipynb 23
+FaceTensors.load = classmethod(_load)
+
+# %% ../nbs/00_faces.ipynb 27
 def default_data_root() -> Path | None:
     "The data root named by the environment variable `SAGAN_NB_DATA`, else None (synthetic data)."
     v = os.environ.get('SAGAN_NB_DATA', '').strip()
@@ -240,7 +224,7 @@ def _need_file(path: Path, what: str) -> Path:
     if not path.is_file(): raise MissingDataError(f"{what} not found: expected the file {path}")
     return path
 
-# %% ../nbs/00_faces.ipynb 26
+# %% ../nbs/00_faces.ipynb 30
 CELEBA_CROP, IMAGE_SIZE = 178, 128
 
 def center_crop_box(width: int, height: int, crop: int | None, shift_y: int = 0) -> tuple[int, int, int, int]:
@@ -253,6 +237,7 @@ def center_crop_box(width: int, height: int, crop: int | None, shift_y: int = 0)
         raise DataError(f"a {crop}-pixel crop shifted by {shift_y} does not fit a {width}x{height} image")
     return left, top, left + crop, top + crop
 
+# %% ../nbs/00_faces.ipynb 32
 def _decode(path: Path, size: int, crop: int | None, shift_y: int = 0) -> np.ndarray:
     "uint8 [3,size,size] from the image file `path`: central crop, then resize."
     try: im = Image.open(path)
@@ -277,6 +262,7 @@ def load_image(path: str | Path, size: int = IMAGE_SIZE, crop: int | None = CELE
     "One image as uint8 [3,size,size]: central `crop` square, resized. Raises `MissingDataError`/`CorruptImageError`."
     return torch.from_numpy(np.ascontiguousarray(_decode(Path(path), size, crop, shift_y)))
 
+# %% ../nbs/00_faces.ipynb 34
 def decode_images(paths: Sequence[str | Path], size: int = IMAGE_SIZE, crop: int | None = CELEBA_CROP,
                   workers: int | None = None, progress: bool = True, desc: str = 'decoding', shift_y: int = 0
                   ) -> tuple[torch.Tensor, dict[int, str]]:
@@ -299,7 +285,7 @@ def decode_images(paths: Sequence[str | Path], size: int = IMAGE_SIZE, crop: int
     if failed: out = out[np.setdiff1d(np.arange(n), list(failed))]
     return torch.from_numpy(out), dict(sorted(failed.items()))
 
-# %% ../nbs/00_faces.ipynb 29
+# %% ../nbs/00_faces.ipynb 37
 def to_pil(image: torch.Tensor) -> Image.Image:
     "One image [3,S,S], uint8 or float in [-1, 1], as a PIL image."
     if image.dtype != torch.uint8: image = to_uint8(image)
@@ -326,7 +312,7 @@ def show_faces(images: torch.Tensor | FaceTensors, titles: Sequence[str] | None 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/00_faces.ipynb 32
+# %% ../nbs/00_faces.ipynb 40
 def _cache_path(cache_dir: str | Path, stem: str, key: dict) -> Path:
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir).expanduser()/f"{stem}-{h}.pt"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+from .errors import BadInputError
 from .faces import FaceTensors, check_images, to_float, to_uint8, UnknownAttributeError
 from .identity import CELEBA_FACE_BOX, MissingExtraError, face_models_dir
 
@@ -22,7 +23,7 @@ LANDMARKS_68 = 'shape_predictor_68_face_landmarks.dat'
 def mouth_features(points: np.ndarray) -> np.ndarray:
     "[N, 3] (gap, width, lift) / inter-ocular distance from dlib's 68 landmarks [N, 68, 2] (x, y; y down)."
     p = np.asarray(points, dtype=np.float64)
-    if p.ndim != 3 or p.shape[1:] != (68, 2): raise ValueError(f"points must be [N, 68, 2], got {p.shape}")
+    if p.ndim != 3 or p.shape[1:] != (68, 2): raise BadInputError(f"points must be [N, 68, 2], got {p.shape}")
     eyes = np.linalg.norm(p[:, 36:42].mean(1) - p[:, 42:48].mean(1), axis=1)
     gap = np.linalg.norm(p[:, [61, 62, 63]] - p[:, [67, 66, 65]], axis=2).mean(1)
     width = np.linalg.norm(p[:, 48] - p[:, 54], axis=1)

@@ -10,29 +10,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from .errors import BadInputError, MissingExtraError
 from .faces import check_images, to_uint8
+_all_ = ['MissingExtraError']          # `from sagan_nb.identity import MissingExtraError`: from `00_errors`
 
 # %% auto 0
-__all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'identity_similarity', 'MissingExtraError', 'face_models_dir', 'DlibFaceEmbedder',
-           'identity_distance']
+__all__ = ['FACE_MODELS', 'CELEBA_FACE_BOX', 'identity_similarity', 'face_models_dir', 'DlibFaceEmbedder', 'identity_distance',
+           'MissingExtraError']
 
 # %% ../nbs/04b_identity.ipynb 5
 @torch.no_grad()
 def identity_similarity(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                         bs: int = 128) -> torch.Tensor:
     "Cosine similarity [N] (CPU) of `embed(x)` and `embed(y)`, pair by pair; `embed` maps images [B,…] → embeddings [B,D]."
-    if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
+    if x.shape != y.shape: raise BadInputError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
     out = []
     for i in range(0, len(x), bs):
         ex, ey = embed(x[i:i + bs]), embed(y[i:i + bs])
-        if len(ex) != len(x[i:i + bs]): raise ValueError(f"embed returned {len(ex)} embeddings for {len(x[i:i + bs])} images")
+        if len(ex) != len(x[i:i + bs]): raise BadInputError(f"embed returned {len(ex)} embeddings for {len(x[i:i + bs])} images")
         out.append(F.cosine_similarity(ex.flatten(1).float(), ey.flatten(1).float(), dim=1).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 # %% ../nbs/04b_identity.ipynb 8
-class MissingExtraError(ImportError):
-    "An optional dependency is not installed; the message names the extra that brings it (`pip install sagan_nb[...]`)."
-
 FACE_MODELS = ('shape_predictor_5_face_landmarks.dat', 'dlib_face_recognition_resnet_model_v1.dat')
 CELEBA_FACE_BOX = (0.225, 0.353, 0.762, 0.889)     # (x0, y0, x1, y1) / side: dlib's detections on aligned CelebA crops
 
@@ -71,6 +70,6 @@ class DlibFaceEmbedder:
 def identity_distance(embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                       bs: int = 64) -> torch.Tensor:
     "Euclidean distance [N] between `embed(x)` and `embed(y)`, pair by pair (dlib's descriptor: same person below 0.6)."
-    if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
+    if x.shape != y.shape: raise BadInputError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
     out = [(embed(x[i:i + bs]).float() - embed(y[i:i + bs]).float()).norm(dim=1).cpu() for i in range(0, len(x), bs)]
     return torch.cat(out) if out else torch.zeros(0)

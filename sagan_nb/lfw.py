@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from .faces import (AnnotationError, CorruptImageWarning, decode_images, FaceTensors, IMAGE_SIZE,
     MissingDataError, _cache_path, _cached, _files_digest, _need_dir, _need_file, _warn_corrupt)
+from .errors import BadInputError
 
 # %% auto 0
 __all__ = ['LFW_CROP', 'LFW_SHIFT', 'lfw_file', 'LFWPairs', 'read_lfw_pairs', 'lfw_dir', 'LFWPairFaces', 'load_lfw_pairs']
@@ -103,7 +104,7 @@ def load_lfw_pairs(root: str | Path, size: int = IMAGE_SIZE, crop: int | None = 
     img_dir = _need_dir(root/'lfw', "LFW image folder (lfw/<Name>/<Name>_NNNN.jpg)")
     if folds is not None:
         folds = [int(k) for k in folds]
-        if any(not 0 <= k < pairs.n_folds for k in folds): raise ValueError(f"folds {folds}: pairs.txt has folds 0..{pairs.n_folds - 1}")
+        if any(not 0 <= k < pairs.n_folds for k in folds): raise BadInputError(f"folds {folds}: pairs.txt has folds 0..{pairs.n_folds - 1}")
         pairs = pairs.subset(np.isin(pairs.fold, folds))
     files = pairs.files
     missing = [f for f in files if not (img_dir/f).is_file()]

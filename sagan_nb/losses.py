@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .models import GenOutput
+from .errors import ConfigError
 
 # %% auto 0
-__all__ = ['critic_score', 'gradient_penalty', 'attribute_bce', 'd_loss', 'g_loss', 'mask_tv', 'r1_penalty', 'r1_d_loss']
+__all__ = ['GP_ON', 'critic_score', 'gradient_penalty', 'attribute_bce', 'd_loss', 'g_loss', 'mask_tv', 'r1_penalty', 'r1_d_loss']
 
 # %% ../nbs/03_losses.ipynb 5
 def critic_score(src: torch.Tensor) -> torch.Tensor:
@@ -27,9 +28,13 @@ def attribute_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
 
 # %% ../nbs/03_losses.ipynb 9
+GP_ON = ('mean', 'sum')      # the penalised score of a face: its patch map's mean (SaGAN, WGAN-GP) or sum (StarGAN)
+
 def d_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.Tensor,
-           alpha: torch.Tensor, lambda_gp: float = 10.0) -> dict[str, torch.Tensor]:
-    "𝓛_D = −E[D(I)] + E[D(Î)] + λ_gp·GP + BCE(D_cls(I), c_g); `alpha` [B] are the interpolation weights."
+           alpha: torch.Tensor, lambda_gp: float = 10.0, gp_on: str = 'mean') -> dict[str, torch.Tensor]:
+    """𝓛_D = −E[D(I)] + E[D(Î)] + λ_gp·GP + BCE(D_cls(I), c_g); `alpha` [B] are the interpolation weights. `gp_on`:
+    the penalty differentiates each face's `critic_score` ('mean') or its patch map's sum ('sum', StarGAN's code)."""
+    if gp_on not in GP_ON: raise ConfigError(f"gp_on must be one of {', '.join(map(repr, GP_ON))}, got {gp_on!r}")
     b = len(real)
     fake = fake.detach()
     a = alpha.reshape(-1, 1, 1, 1).to(real.dtype)
@@ -37,19 +42,20 @@ def d_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.T
     dev = real.device.type
     if dev in ('cpu', 'cuda') and torch.is_autocast_enabled(dev):   # the penalty's double backward in float32
         src, cls = D(torch.cat([real, fake]))
-        with torch.autocast(dev, enabled=False): s_int = critic_score(D(interp.float())[0]).float()
+        with torch.autocast(dev, enabled=False):
+            src_int = D(interp.float())[0]; s_int = critic_score(src_int).float()
         s = torch.cat([critic_score(src).float(), s_int])
     else:
         src, cls = D(torch.cat([real, fake, interp]))
-        s = critic_score(src).float()
+        s, src_int = critic_score(src).float(), src[2 * b:]
     adv = s[b:2 * b].mean() - s[:b].mean()
-    gp = gradient_penalty(s[2 * b:], interp)
+    gp = gradient_penalty(s[2 * b:] if gp_on == 'mean' else src_int.float().flatten(1).sum(1), interp)
     cls_loss = attribute_bce(cls[:b], c_real)
     acc = ((cls[:b] > 0).float() == c_real).float().mean()
     return dict(loss=adv + lambda_gp * gp + cls_loss, d_adv=adv, d_gp=gp, d_cls=cls_loss,
                 d_wdist=-adv.detach(), d_acc=acc)
 
-# %% ../nbs/03_losses.ipynb 13
+# %% ../nbs/03_losses.ipynb 15
 def g_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, c_real: torch.Tensor, c_target: torch.Tensor,
            lambda_rec: float = 20.0, lambda_id: float = 100.0, adv_loss: str = 'wgan',
            id_mask_grad: bool = True) -> tuple[dict[str, torch.Tensor], GenOutput]:
@@ -71,7 +77,7 @@ def g_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, c_real: torch.Tensor,
     return dict(loss=adv + cls_loss + lambda_rec * rec + lambda_id * idt, g_adv=adv, g_cls=cls_loss,
                 g_rec=rec, g_id=idt, mask_mean=mask.mean(), mask_area=(mask > 0.5).float().mean()), edit
 
-# %% ../nbs/03_losses.ipynb 17
+# %% ../nbs/03_losses.ipynb 19
 def mask_tv(mask: torch.Tensor) -> torch.Tensor:
     "TV(b): the mean squared difference of vertically and of horizontally neighbouring mask values, summed; [B,1,H,W]."
     m = mask.float()

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .faces import trange, FaceTensors, UnknownAttributeError, check_images, to_float, save_atomic
+from .errors import BadTypeError, CheckpointError, MissingDataError
+from .faces import trange, FaceTensors, BadInputError, UnknownAttributeError, check_images, to_float, save_atomic
 from .identity import identity_similarity, identity_distance
 from .celeba import attribute_region
 from .models import GenOutput
@@ -20,8 +21,8 @@ from .devices import resolve_device
 # %% auto 0
 __all__ = ['DEFAULT_COLUMNS', 'AttributeClassifier', 'fit_bce', 'lowpass', 'train_attribute_classifier', 'predict_attributes',
            'classifier_accuracy', 'edit_accuracy', 'save_classifier', 'load_classifier', 'plot_metrics', 'psnr',
-           'region_change', 'mask_iou', 'mask_roughness', 'speckle', 'soft_window', 'attribute_pairs', 'zoom_grid',
-           'edit_metrics', 'snapshot_score', 'realism_test', 'metrics_table']
+           'region_change', 'mask_iou', 'mask_roughness', 'speckle', 'soft_window', 'attribute_pairs', 'colour_share',
+           'zoom_grid', 'edit_metrics', 'snapshot_score', 'realism_test', 'metrics_table']
 
 # %% ../nbs/08_metrics.ipynb 6
 class _AvgMaxPool(nn.Module):
@@ -33,9 +34,9 @@ class AttributeClassifier(nn.Module):
     def __init__(self, n_attrs: int, width: int = 16, n_down: int = 3, attr_names: Sequence[str] | None = None):
         super().__init__()
         if n_attrs < 1 or width < 1 or n_down < 1:
-            raise ValueError(f"need n_attrs, width, n_down >= 1, got {n_attrs}, {width}, {n_down}")
+            raise BadInputError(f"need n_attrs, width, n_down >= 1, got {n_attrs}, {width}, {n_down}")
         names = tuple(attr_names) if attr_names is not None else tuple(f'attr{i}' for i in range(n_attrs))
-        if len(names) != n_attrs: raise ValueError(f"{len(names)} attribute names for {n_attrs} outputs")
+        if len(names) != n_attrs: raise BadInputError(f"{len(names)} attribute names for {n_attrs} outputs")
         def blk(i, o, s): return [nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
         chans = [width] + [width * min(2 ** (k + 1), 4) for k in range(n_down)]
         layers = blk(3, chans[0], 1)
@@ -59,7 +60,7 @@ def _device_of(m) -> torch.device:
     return p.device if p is not None else torch.device('cpu')
 
 def _resolve_device(device) -> torch.device:
-    "None is 'auto' (the GPU if there is one); see `sagan_nb.train.resolve_device`."
+    "None is 'auto' (the GPU if there is one); see `sagan_nb.devices.resolve_device`."
     return resolve_device('auto' if device is None else device)
 
 def fit_bce(net: nn.Module, n: int, batch: Callable, epochs: int, bs: int, lr: float, g: torch.Generator,
@@ -82,7 +83,7 @@ def fit_bce(net: nn.Module, n: int, batch: Callable, epochs: int, bs: int, lr: f
 def lowpass(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     "A `factor`× down-up of images [N,C,H,W]: block means, then bilinear back to H×W (float32)."
     h, w = x.shape[-2:]
-    if h % factor or w % factor: raise ValueError(f"images {h}×{w} do not divide into {factor}×{factor} blocks")
+    if h % factor or w % factor: raise BadInputError(f"images {h}×{w} do not divide into {factor}×{factor} blocks")
     return F.interpolate(F.avg_pool2d(x.float(), factor), size=(h, w), mode='bilinear', align_corners=False)
 
 def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 64, lr: float = 1e-2, seed: int = 0,
@@ -90,8 +91,8 @@ def train_attribute_classifier(faces: FaceTensors, epochs: int = 15, bs: int = 6
                                lowpass_p: float = 0.0) -> AttributeClassifier:
     """Train the judge on `faces` (multi-label BCE over `faces.attr_names`, Adam + one-cycle); returned in eval mode.
     `lowpass_p`: the share of faces shown to it `lowpass`ed (a judge of low-passed edits must have seen such faces)."""
-    if len(faces) == 0: raise ValueError("cannot train an attribute classifier on 0 faces")
-    if epochs < 1 or bs < 1: raise ValueError(f"need epochs >= 1 and bs >= 1, got {epochs}, {bs}")
+    if len(faces) == 0: raise BadInputError("cannot train an attribute classifier on 0 faces")
+    if epochs < 1 or bs < 1: raise BadInputError(f"need epochs >= 1 and bs >= 1, got {epochs}, {bs}")
     dev = _resolve_device(device)
     with torch.random.fork_rng(devices=[]):                 # seeded init without touching the global RNG
         torch.manual_seed(seed)
@@ -147,7 +148,7 @@ def edit_accuracy(clf: nn.Module, edited: torch.Tensor, attribute: str, target, 
     check_images(edited, 'edited')
     t = torch.as_tensor(target, dtype=torch.float32).flatten()
     if t.numel() == 1: t = t.expand(len(edited))
-    if len(t) != len(edited): raise ValueError(f"{len(t)} targets for {len(edited)} edited images")
+    if len(t) != len(edited): raise BadInputError(f"{len(t)} targets for {len(edited)} edited images")
     if len(edited) == 0: return float('nan')
     p = predict_attributes(clf, edited, bs)[:, k]
     return ((p > 0.5).float() == (t > 0.5).float()).float().mean().item()
@@ -162,24 +163,24 @@ def save_classifier(clf: AttributeClassifier, path: str | Path) -> Path:
 def load_classifier(path: str | Path, device='cpu') -> AttributeClassifier:
     "Read a judge written by `save_classifier`, in eval mode on `device`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"attribute classifier file not found: {path}")
+    if not path.is_file(): raise MissingDataError(f"attribute classifier file not found: {path}")
     try: d = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable attribute classifier ({type(e).__name__}: {e})") from None
+    except Exception as e: raise CheckpointError(f"{path} is not a readable attribute classifier ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict) or d.get('format') != 'sagan_nb.AttributeClassifier/1':
-        raise ValueError(f"{path} is not an attribute classifier written by save_classifier")
+        raise CheckpointError(f"{path} is not an attribute classifier written by save_classifier")
     clf = AttributeClassifier(d['n_attrs'], d['width'], d['n_down'], d['attr_names'])
     clf.lowpass_p = float(d.get('lowpass_p', 0.0))
     clf.load_state_dict(d['state'])
     return clf.to(device).eval()
 
 # %% ../nbs/08_metrics.ipynb 16
-_UNIT_METRICS = ('acc', 'acc_add', 'acc_remove', 'acc_inputs', 'acc_lp', 'acc_lp_add', 'acc_lp_remove', 'acc_lp_inputs', 'speckle', 'speckle_win', 'geo_acc', 'geo_acc_inputs', 'mask_iou')      # numbers in [0, 1]
+_UNIT_METRICS = ('acc', 'acc_add', 'acc_remove', 'acc_inputs', 'acc_lp', 'acc_lp_add', 'acc_lp_remove', 'acc_lp_inputs', 'speckle', 'speckle_win', 'colour_win', 'geo_acc', 'geo_acc_inputs', 'mask_iou')      # numbers in [0, 1]
 
 def plot_metrics(rows: Sequence[dict], metric: str = 'acc', ax=None, title: str | None = None):
     "Grouped bars of `metric`: one group per attribute, one bar per method; returns the figure."
     import matplotlib.pyplot as plt
     rows = [r for r in rows if r.get(metric) is not None]
-    if not rows: raise ValueError(f"no row has the metric {metric!r}")
+    if not rows: raise BadInputError(f"no row has the metric {metric!r}")
     attrs = list(dict.fromkeys(r.get('attribute', '') for r in rows))
     methods = list(dict.fromkeys(r.get('method', '') for r in rows))
     if ax is None: fig, ax = plt.subplots(figsize=(1.5 + (0.6 + 0.4 * len(methods)) * len(attrs), 2.8))
@@ -202,16 +203,16 @@ def plot_metrics(rows: Sequence[dict], metric: str = 'acc', ax=None, title: str 
 def _as_region(region, x: torch.Tensor, what: str = 'region') -> torch.Tensor:
     "`region` as bool [N,H,W] for images `x` [N,C,H,W]: [H,W] is broadcast, [N,1,H,W] squeezed."
     r = torch.as_tensor(region)
-    if r.dtype != torch.bool: raise TypeError(f"{what} must be a bool tensor (True inside), got {r.dtype}")
+    if r.dtype != torch.bool: raise BadTypeError(f"{what} must be a bool tensor (True inside), got {r.dtype}")
     if r.ndim == 4 and r.shape[1] == 1: r = r[:, 0]
     if r.ndim == 2: r = r.expand(len(x), *r.shape)
     if tuple(r.shape) != (x.shape[0], *x.shape[2:]):
-        raise ValueError(f"{what} {tuple(r.shape)} does not fit images {tuple(x.shape)}: expected [N,H,W] or [H,W]")
+        raise BadInputError(f"{what} {tuple(r.shape)} does not fit images {tuple(x.shape)}: expected [N,H,W] or [H,W]")
     return r
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
     check_images(x, 'x'); check_images(y, 'y')
-    if x.shape != y.shape: raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
+    if x.shape != y.shape: raise BadInputError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ in shape")
 
 def _masked_sums(x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, chunk: int = 256) -> dict[str, float]:
     "Sums of |y − x| and (y − x)² inside and outside the bool `region` [N,H,W], and the pixel counts (float64)."
@@ -248,14 +249,14 @@ def region_change(x: torch.Tensor, y: torch.Tensor, region) -> dict[str, float]:
 def _as_nhw(m: torch.Tensor, what: str) -> torch.Tensor:
     m = torch.as_tensor(m)
     if m.ndim == 4 and m.shape[1] == 1: m = m[:, 0]
-    if m.ndim != 3: raise ValueError(f"{what} must be [N,H,W] or [N,1,H,W], got {tuple(m.shape)}")
+    if m.ndim != 3: raise BadInputError(f"{what} must be [N,H,W] or [N,1,H,W], got {tuple(m.shape)}")
     return m
 
 def mask_iou(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.5, per_image: bool = False):
     "IoU of the masks `pred` > `threshold` ([N,1,H,W] or [N,H,W], in [0,1]) and the bool `gt`: over the set, or [N]."
     p, g = _as_nhw(pred, 'pred'), _as_nhw(gt, 'gt')
-    if g.dtype != torch.bool: raise TypeError(f"gt must be a bool mask, got {g.dtype}")
-    if p.shape != g.shape: raise ValueError(f"pred {tuple(p.shape)} and gt {tuple(g.shape)} differ in shape")
+    if g.dtype != torch.bool: raise BadTypeError(f"gt must be a bool mask, got {g.dtype}")
+    if p.shape != g.shape: raise BadInputError(f"pred {tuple(p.shape)} and gt {tuple(g.shape)} differ in shape")
     p = p if p.dtype == torch.bool else p.float() > threshold
     g = g.to(p.device)
     inter, union = (p & g).flatten(1).sum(1).double(), (p | g).flatten(1).sum(1).double()
@@ -280,7 +281,7 @@ def speckle(residual: torch.Tensor, per_image: bool = False, window: torch.Tenso
     float), or per image ([N]; NaN where r = 0). 0 for a smooth change, 1 for a one-pixel checkerboard, 41/64 for lone dots.
     `window` ([H,W] or [N,H,W], e.g. `soft_window`) weighs the residual first: the speckle around the attribute only."""
     r = torch.as_tensor(residual).double()
-    if r.ndim != 4: raise ValueError(f"residual must be [N,C,H,W], got {tuple(r.shape)}")
+    if r.ndim != 4: raise BadInputError(f"residual must be [N,C,H,W], got {tuple(r.shape)}")
     if window is not None:
         w = torch.as_tensor(window).double()
         r = r * (w[None, None] if w.ndim == 2 else w[:, None])
@@ -302,7 +303,7 @@ def soft_window(region: torch.Tensor, sigma: float | None = None) -> torch.Tenso
 
 def attribute_pairs(faces: FaceTensors, attribute: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     "Indices (without, with) of pairs of photos of one person (`faces.identities`) that differ in `attribute`: one pair per person."
-    if faces.identities is None: raise ValueError("these faces have no identities: attribute_pairs needs two photos of one person")
+    if faces.identities is None: raise BadInputError("these faces have no identities: attribute_pairs needs two photos of one person")
     col, ids = faces.attr_index(attribute), np.asarray(faces.identities)
     a, off, on = faces.attrs[:, col].numpy(), [], []
     for p in np.unique(ids):
@@ -312,12 +313,24 @@ def attribute_pairs(faces: FaceTensors, attribute: str, limit: int | None = None
     return torch.as_tensor(off, dtype=torch.long), torch.as_tensor(on, dtype=torch.long)
 
 # %% ../nbs/08_metrics.ipynb 34
+def colour_share(residual: torch.Tensor, window: torch.Tensor | None = None, eps: float = 1e-12) -> float:
+    """The share of the energy of RGB residuals [N,3,H,W] off the grey axis: Σ‖r − mean_c r‖² / Σ‖r‖² over the set.
+    0 for a change of brightness, 2/3 for one channel alone, 1 for a change at constant brightness; `window` as in `speckle`."""
+    r = torch.as_tensor(residual).double()
+    if r.ndim != 4 or r.shape[1] != 3: raise BadInputError(f"residual must be RGB [N,3,H,W], got {tuple(r.shape)}")
+    if window is not None:
+        w = torch.as_tensor(window).double()
+        r = r * (w[None, None] if w.ndim == 2 else w[:, None])
+    tot = r.pow(2).sum()
+    return ((r - r.mean(1, keepdim=True)).pow(2).sum() / tot).item() if tot > eps else float('nan')
+
+# %% ../nbs/08_metrics.ipynb 37
 def zoom_grid(x: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor | None = None, zoom: int = 4,
               box: tuple[int, int, int, int] | None = None, gap: int = 2) -> np.ndarray:
     """uint8 [H,W,3]: a row per face of input | edit | mask | 3·|residual|, each `zoom`× nearest-neighbour; `box` =
     (y0, y1, x0, x1) crops every panel first. Images in [-1, 1], masks [N,1,H,W] in [0, 1]."""
     _check_pair(x, edited)
-    if zoom < 1: raise ValueError(f"zoom must be >= 1, got {zoom}")
+    if zoom < 1: raise BadInputError(f"zoom must be >= 1, got {zoom}")
     x, y = x.detach().float().cpu(), edited.detach().float().cpu()
     cols = [(x + 1) / 2, (y + 1) / 2]
     if mask is not None: cols.append(mask.detach().float().cpu().expand_as(x))
@@ -330,7 +343,7 @@ def zoom_grid(x: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor | None =
         for j, c in enumerate(cols): out[:, i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = c[i]
     return (out * 255).round().byte().permute(1, 2, 0).numpy()
 
-# %% ../nbs/08_metrics.ipynb 37
+# %% ../nbs/08_metrics.ipynb 40
 @torch.no_grad()
 def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.Module, regions=None,
                  masks_fn: Callable | None = None, embed: Callable | None = None, bs: int = 64,
@@ -343,7 +356,7 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
     first `geometric_n` faces (`geo_acc`, `geo_acc_inputs`)."""
     col = faces.attr_index(attribute)
     _attr_col(clf, attribute)
-    if len(faces) == 0: raise ValueError("no faces to edit")
+    if len(faces) == 0: raise BadInputError("no faces to edit")
     target = 1 - faces.attrs[:, col].float()
     edited, masks = [], []
     for i in range(0, len(faces), bs):
@@ -352,7 +365,7 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
         m = masks_fn(x, t) if masks_fn is not None and faces.masks is not None else None
         if isinstance(y, GenOutput): y, m = y.edited, (y.mask if m is None else m)   # the mask from the same pass
         if not isinstance(y, torch.Tensor) or y.shape != x.shape:
-            raise ValueError(f"edit_fn returned {tuple(getattr(y, 'shape', ())) or type(y).__name__} for inputs "
+            raise BadInputError(f"edit_fn returned {tuple(getattr(y, 'shape', ())) or type(y).__name__} for inputs "
                              f"{tuple(x.shape)}; it must return the edited images, same shape")
         edited.append(y.detach().float().cpu())
         if m is not None and faces.masks is not None: masks.append(m.detach().float().cpu())
@@ -371,7 +384,8 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
     elif faces.masks is not None: region, out['region'] = faces.masks[:, col], 'masks'
     else: region, out['region'] = attribute_region(attribute, faces.size), 'landmark box'
     out.update(region_change(x, y, region))
-    out['speckle_win'] = speckle(y - x, window=soft_window(_as_region(region, x)))   # around the attribute only
+    win = soft_window(_as_region(region, x))                                    # around the attribute only
+    out['speckle_win'], out['colour_win'] = speckle(y - x, window=win), colour_share(y - x, window=win)
     if masks: out['mask_iou'] = mask_iou(torch.cat(masks), faces.masks[:, col])
     if embed is not None: out['id_sim'] = identity_similarity(embed, x, y).mean().item()
     if identity is not None:
@@ -384,19 +398,21 @@ def edit_metrics(edit_fn: Callable, faces: FaceTensors, attribute: str, clf: nn.
         out.update(geo_acc=hit(y), geo_acc_inputs=hit(x), n_geo=k)
     return out
 
-# %% ../nbs/08_metrics.ipynb 41
-def snapshot_score(row: dict, speckle_ref: float, tolerance: float = 1.5) -> float:
-    "(acc_lp_add + acc_lp_remove)/2 − max(0, speckle_win / (tolerance·speckle_ref) − 1), from an `edit_metrics` row."
+# %% ../nbs/08_metrics.ipynb 44
+def snapshot_score(row: dict, speckle_ref: float, tolerance: float = 1.5, colour_ref: float | None = None) -> float:
+    """(acc_lp_add + acc_lp_remove)/2 − max(0, speckle_win / (tolerance·speckle_ref) − 1), from an `edit_metrics` row;
+    with `colour_ref` (the `colour_win` of real differences) also − max(0, colour_win / (tolerance·colour_ref) − 1)."""
     over = max(0.0, row['speckle_win'] / (tolerance * speckle_ref) - 1)
+    if colour_ref is not None: over += max(0.0, row['colour_win'] / (tolerance * colour_ref) - 1)
     return (row['acc_lp_add'] + row['acc_lp_remove']) / 2 - over
 
-# %% ../nbs/08_metrics.ipynb 44
+# %% ../nbs/08_metrics.ipynb 47
 def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs: int = 64, lr: float = 1e-2, seed: int = 0,
                  width: int = 16, device=None) -> dict[str, float]:
     "Held-out accuracy of a small CNN trained to tell `edited` faces from `real` ones (others'): 0.5 = indistinguishable."
     real, edited = check_images(torch.as_tensor(real), 'real'), check_images(torch.as_tensor(edited), 'edited')
-    if real.shape[1:] != edited.shape[1:]: raise ValueError(f"real {tuple(real.shape)} and edited {tuple(edited.shape)} differ in shape")
-    if min(len(real), len(edited)) < 4: raise ValueError("need at least 4 real and 4 edited faces")
+    if real.shape[1:] != edited.shape[1:]: raise BadInputError(f"real {tuple(real.shape)} and edited {tuple(edited.shape)} differ in shape")
+    if min(len(real), len(edited)) < 4: raise BadInputError("need at least 4 real and 4 edited faces")
     dev, g = _resolve_device(device), torch.Generator().manual_seed(seed)
     pr, pe = torch.randperm(len(real), generator=g), torch.randperm(len(edited), generator=g)
     hr, he = len(real) // 2, len(edited) // 2
@@ -412,7 +428,7 @@ def realism_test(real: torch.Tensor, edited: torch.Tensor, epochs: int = 20, bs:
     return dict(realism_acc=hit.mean().item(), realism_acc_real=hit[y_te < 0.5].mean().item(),
                 realism_acc_edited=hit[y_te > 0.5].mean().item(), realism_n=len(x_te))
 
-# %% ../nbs/08_metrics.ipynb 47
+# %% ../nbs/08_metrics.ipynb 50
 DEFAULT_COLUMNS = ('acc', 'acc_inputs', 'acc_lp', 'speckle', 'speckle_win', 'mae_out', 'mae_in', 'psnr_out', 'mask_iou', 'id_sim', 'id_dist', 'same_person')
 _FORMATS = {**{k: '{:.3f}' for k in (*_UNIT_METRICS, 'id_sim', 'id_dist', 'same_person')}, 'mae_out': '{:.4f}', 'mae_in': '{:.4f}', 'psnr_out': '{:.1f}'}
 
@@ -433,22 +449,22 @@ def _markdown(header: list[str], lines: list[list[str]], n_text: int) -> str:
 def metrics_table(rows: Sequence[dict], columns: Sequence[str] | None = None, metric: str | None = None) -> str:
     "Markdown table of `rows` (dicts with 'method', 'attribute' and metrics): one line per row, or methods × attributes of `metric`."
     rows = list(rows)
-    if not rows: raise ValueError("no rows to tabulate")
+    if not rows: raise BadInputError("no rows to tabulate")
     keys = list(dict.fromkeys(k for r in rows for k in r))
     if metric is not None:
-        if not any(metric in r for r in rows): raise ValueError(f"no row has the metric {metric!r}; they have {', '.join(keys)}")
+        if not any(metric in r for r in rows): raise BadInputError(f"no row has the metric {metric!r}; they have {', '.join(keys)}")
         methods = list(dict.fromkeys(r.get('method', '') for r in rows))
         attrs = list(dict.fromkeys(r.get('attribute', '') for r in rows))
         cells = {}
         for r in rows:
             k = (r.get('method', ''), r.get('attribute', ''))
-            if k in cells: raise ValueError(f"two rows for method {k[0]!r}, attribute {k[1]!r}")
+            if k in cells: raise BadInputError(f"two rows for method {k[0]!r}, attribute {k[1]!r}")
             cells[k] = r.get(metric)
         return _markdown([f'method ({metric})', *attrs],
                          [[m or '–', *(_fmt(metric, cells.get((m, a))) for a in attrs)] for m in methods], 1)
     if columns is None: columns = [c for c in DEFAULT_COLUMNS if c in keys]
     else:
         unknown = [c for c in columns if c not in keys]
-        if unknown: raise ValueError(f"no row has the column(s) {', '.join(unknown)}; they have {', '.join(keys)}")
+        if unknown: raise BadInputError(f"no row has the column(s) {', '.join(unknown)}; they have {', '.join(keys)}")
     lead = [k for k in ('method', 'attribute') if k in keys]
     return _markdown([*lead, *columns], [[_fmt(k, r.get(k)) for k in (*lead, *columns)] for r in rows], len(lead))

@@ -8,6 +8,7 @@ import math
 from typing import NamedTuple
 import torch
 from torch import nn
+from .errors import ConfigError
 
 # %% auto 0
 __all__ = ['ResidualBlock', 'EncoderDecoder', 'AMN', 'SAN', 'GenOutput', 'with_attribute', 'Generator', 'Discriminator',
@@ -86,7 +87,7 @@ class Discriminator(nn.Module):
         if n_layers is None: n_layers = int(math.log2(image_size)) - 1
         final = image_size // 2 ** n_layers
         if final < 1 or image_size % 2 ** n_layers:
-            raise ValueError(f"image_size {image_size} cannot go through {n_layers} stride-2 layers")
+            raise ConfigError(f"image_size {image_size} cannot go through {n_layers} stride-2 layers")
         layers, cin, d = [], 3, conv_dim
         for _ in range(n_layers):
             layers += [nn.Conv2d(cin, d, 4, 2, 1), nn.LeakyReLU(0.01)]

@@ -11,15 +11,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .faces import BadInputError, CELEBA_CROP, center_crop_box, to_float
+from .errors import BadInputError, MissingExtraError
+from .faces import CELEBA_CROP, center_crop_box, to_float
 from .celeba import CELEBA_SIZE
-from .identity import MissingExtraError, face_models_dir
+from .identity import face_models_dir
 from .images import read_image, to_rgb
-from .edit import Editor, EditStep, edit_plan, edit_strength, edit_value, scale_mask, union_mask, edit_controls, asked, describe
+from .edit import Editor, EditResult, EditStep, edit_plan, edit_strength, edit_value, scale_mask, union_mask, edit_controls, asked, describe
 
 # %% auto 0
-__all__ = ['CELEBA_DLIB5', 'similarity', 'apply', 'invert', 'celeba_to_model', 'Face', 'as_photo', 'find_faces', 'align',
-           'soft_square', 'paste', 'photo_tensor', 'FaceEdit', 'PhotoEdit', 'edit_photo', 'photo_widget']
+__all__ = ['CELEBA_DLIB5', 'PhotoEdit', 'similarity', 'apply', 'invert', 'celeba_to_model', 'Face', 'as_photo', 'find_faces',
+           'align', 'soft_square', 'paste', 'photo_tensor', 'FaceEdit', 'edit_photo', 'photo_widget']
 
 # %% ../nbs/05a_photos.ipynb 6
 CELEBA_DLIB5 = np.array([[115.10, 112.45], [99.79, 113.34], [61.88, 112.24], [77.14, 113.29], [88.37, 142.37]])
@@ -152,27 +153,27 @@ class FaceEdit(NamedTuple):
     edited: torch.Tensor            # the models' edit of it [3,s,s] (after the last step)
     mask: torch.Tensor | None       # its mask [1,s,s] (the union of the steps'), None for a method without one
 
-class PhotoEdit(NamedTuple):
-    photo: Image.Image              # the edited photo, full size
-    mask: Image.Image               # the union of the warped masks (8-bit grey), full size
-    faces: list[FaceEdit]
-    steps: tuple = ()               # one `EditStep` per model, in the order applied; its mask warped, full size (8-bit)
+PhotoEdit = EditResult              # what `edit_photo` returns: `edited` (the photo), ..., `faces` (its `FaceEdit`s)
 
+def _faces_to_edit(im: Image.Image, name: str, faces: Sequence[int] | None, min_face: int, upsample: int) -> list[Face]:
+    "The faces of `im` to edit (those numbered `faces`, or all), found at `upsample` or else at `upsample + 1`."
+    found = find_faces(im, min_face, upsample) or find_faces(im, min_face, upsample + 1)
+    if not found: raise BadInputError(f"{name}: no face found" + (f" at least {min_face} px wide" if min_face else ''))
+    if faces is None: return found
+    bad = [k for k in faces if not 0 <= k < len(found)]
+    if bad: raise BadInputError(f"{name}: no face {bad[0]}; found {len(found)} (numbered 0-{len(found) - 1} left to right)")
+    return [found[k] for k in faces]
+
+# %% ../nbs/05a_photos.ipynb 23
 def edit_photo(photo, attribute, value=1, editor: Editor | None = None, faces: Sequence[int] | None = None,
-               min_face: int = 0, upsample: int = 1, strength: float = 1.0) -> PhotoEdit:
+               min_face: int = 0, upsample: int = 1, strength: float = 1.0) -> EditResult:
     """Edit `attribute` towards `value` (or several attributes: a dict {attribute: value}, applied in `EDIT_ORDER`)
     at `strength` (0-2, see `scale_mask`) on every face of `photo` (or the faces numbered `faces`, left to right) with
     `editor` (default: the shipped models) and put each back into the photo at its resolution. Faces are looked for
-    at `upsample`, and once more at `upsample + 1` (small faces) when none is found."""
+    at `upsample`, and once more at `upsample + 1` (small faces) when none is found. The photo is decoded once."""
     plan, st = edit_plan(attribute, value), edit_strength(strength)        # refused before any work
     im = as_photo(photo)
-    name = str(photo) if isinstance(photo, (str, Path)) else 'the photo'
-    found = find_faces(im, min_face, upsample) or find_faces(im, min_face, upsample + 1)
-    if not found: raise BadInputError(f"{name}: no face found" + (f" at least {min_face} px wide" if min_face else ''))
-    if faces is not None:
-        bad = [k for k in faces if not 0 <= k < len(found)]
-        if bad: raise BadInputError(f"{name}: no face {bad[0]}; found {len(found)} (numbered 0-{len(found) - 1} left to right)")
-        found = [found[k] for k in faces]
+    found = _faces_to_edit(im, str(photo) if isinstance(photo, (str, Path)) else 'the photo', faces, min_face, upsample)
     ed = editor or Editor()
     s = ed.plan_size(plan)                                           # (loads the shipped models at first use)
     x = torch.cat([align(im, f, s) for f in found])
@@ -191,11 +192,13 @@ def edit_photo(photo, attribute, value=1, editor: Editor | None = None, faces: S
                for i, f in enumerate(found)]
     to8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     L = lambda m: Image.fromarray((m[0, 0] * 255).round().to(torch.uint8).numpy(), 'L')
-    pil = Image.fromarray(to8(out[0]).permute(1, 2, 0).numpy())
+    e8 = to8(out[0]).permute(1, 2, 0)
+    res = (e8.short() - torch.from_numpy(np.array(im)).short()).abs().to(torch.uint8)
     value_of = lambda v: edit_value(v) if not isinstance(v, (list, tuple, torch.Tensor, np.ndarray)) else v
-    return PhotoEdit(pil, L(union_mask(warped)), records, tuple(EditStep(a, value_of(v), L(m)) for (a, v), m in zip(plan, warped)))
+    steps_ = tuple(EditStep(a, value_of(v), L(m)) for (a, v), m in zip(plan, warped))
+    return EditResult(Image.fromarray(e8.numpy()), L(union_mask(warped)), Image.fromarray(res.numpy()), steps_, tuple(records))
 
-# %% ../nbs/05a_photos.ipynb 27
+# %% ../nbs/05a_photos.ipynb 31
 def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None = None, min_face: int = 0,
                  find: bool = True):
     """An ipywidgets editor for uploaded photos: before | after | mask, one off/add/remove switch per attribute (several
@@ -204,7 +207,7 @@ def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None 
     square edited)."""
     import io, ipywidgets as W, matplotlib.pyplot as plt
     from IPython.display import display
-    from PIL import ImageDraw, ImageOps
+    from PIL import ImageOps
     editor = editor or Editor()
     attributes = tuple(attributes or editor.editable)
     if not attributes: raise BadInputError('the editor has no model: give it checkpoints (none are shipped with this install)')
@@ -224,10 +227,7 @@ def photo_widget(editor: Editor | None = None, attributes: Sequence[str] | None 
             mask = r.mask if r.mask is not None else Image.new('L', photo.size, 255)
             return r, r.edited, mask, 'edited as an aligned face (the central square, as CelebA is framed)'
         r = edit_photo(photo, plan, editor=editor, min_face=min_face, strength=strength.value)
-        shown = r.photo.copy(); d = ImageDraw.Draw(shown)
-        for k, fc in enumerate(r.faces):
-            d.rectangle(fc.box, outline=(255, 40, 40), width=2); d.text((fc.box[0] + 3, fc.box[1] + 2), str(k), fill=(255, 40, 40))
-        return r, shown, r.mask, f"{len(r.faces)} face(s) found"
+        return r, r.boxes, r.mask, f"{len(r.faces)} face(s) found"
 
     def render(*_):
         with busy: _render()

@@ -8,21 +8,20 @@ import datetime, hashlib, json, warnings
 from importlib.resources import files
 from pathlib import Path
 import torch
-from .faces import ATTRIBUTES, DataError, check_attributes, write_text_atomic
+from .errors import DataError, PretrainedError, ExperimentalModelWarning
+from .faces import ATTRIBUTES, check_attributes, write_text_atomic
+_all_ = ['PretrainedError', 'ExperimentalModelWarning']   # `from sagan_nb.pretrained import PretrainedError`: from `00_errors`
 from .config import TrainConfig, export_generator, load_checkpoint, load_generator
 
 # %% auto 0
-__all__ = ['WEIGHTS_DIR', 'MODELS_FILE', 'LICENCE', 'PretrainedError', 'sha256', 'shipped', 'pretrained_path',
-           'ExperimentalModelWarning', 'load_pretrained', 'ship_generator']
+__all__ = ['WEIGHTS_DIR', 'MODELS_FILE', 'LICENCE', 'sha256', 'shipped', 'pretrained_path', 'load_pretrained', 'ship_generator',
+           'PretrainedError', 'ExperimentalModelWarning']
 
 # %% ../nbs/04a_pretrained.ipynb 6
 WEIGHTS_DIR = Path(str(files('sagan_nb'))) / 'weights'     # package data (setup.py: weights/*.pt, weights/*.json)
 MODELS_FILE = 'MODELS.json'
 LICENCE = ("trained on CelebA (CUHK), whose agreement allows non-commercial research use only; "
            "these weights are for non-commercial research only")
-
-class PretrainedError(DataError, LookupError):
-    "No shipped model for an attribute, or a shipped file that is missing or fails its sha256 check."
 
 def sha256(path) -> str:
     "The hex sha256 of the file at `path`."
@@ -53,9 +52,6 @@ def pretrained_path(attribute: str, weights_dir=None) -> Path:
         raise PretrainedError(f"{path}: sha256 {got[:12]}… differs from its record {rec['sha256'][:12]}… "
                               "(a damaged or replaced file; reinstall sagan_nb)")
     return path
-
-class ExperimentalModelWarning(UserWarning):
-    "A shipped model that does not meet the project's bar for edits (its record's `status` says why)."
 
 def load_pretrained(attribute: str, device='cpu', weights_dir=None) -> tuple[torch.nn.Module, TrainConfig]:
     """The shipped generator for `attribute` (float32, eval mode, on `device`) and its `TrainConfig`. A model whose

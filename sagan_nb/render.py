@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 import numpy as np
 import torch
+from .errors import BadInputError, UnknownAttributeError
 from .faces import ATTRIBUTES
 
 # %% auto 0
@@ -310,11 +311,11 @@ def attr_vector(attrs) -> np.ndarray:
     "Attribute values as float32 [4] in ATTRIBUTES order, from a sequence of 4 or a dict name -> value (missing: 0)."
     if isinstance(attrs, dict):
         bad = set(attrs) - set(ATTRIBUTES)
-        if bad: raise KeyError(f"unknown attribute(s) {sorted(bad)}; the synthetic faces have {', '.join(ATTRIBUTES)}")
+        if bad: raise UnknownAttributeError(f"unknown attribute(s) {sorted(bad)}; the synthetic faces have {', '.join(ATTRIBUTES)}")
         attrs = [attrs.get(a, 0) for a in ATTRIBUTES]
     a = np.asarray(attrs, dtype=np.float32).reshape(-1)
-    if a.shape != (len(ATTRIBUTES),): raise ValueError(f"need {len(ATTRIBUTES)} attribute values ({', '.join(ATTRIBUTES)}), got {a.shape[0]}")
-    if not ((a == 0) | (a == 1)).all(): raise ValueError(f"attribute values must be 0 or 1, got {a.tolist()}")
+    if a.shape != (len(ATTRIBUTES),): raise BadInputError(f"need {len(ATTRIBUTES)} attribute values ({', '.join(ATTRIBUTES)}), got {a.shape[0]}")
+    if not ((a == 0) | (a == 1)).all(): raise BadInputError(f"attribute values must be 0 or 1, got {a.tolist()}")
     return a
 
 def render_faces(params: list[FaceParams], attrs, size: int = 128, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from dataclasses import replace
 import numpy as np
 import torch
+from .errors import BadInputError, UnknownAttributeError
 from .faces import ATTRIBUTES, FaceTensors, atomic_path
 from .celeba import load_celeba
 from .render import attr_vector, face_params, render_faces
@@ -23,15 +24,15 @@ def _probs(p, attr_names=ATTRIBUTES) -> np.ndarray:
     "Per-attribute probabilities [4] in ATTRIBUTES order from a float, a sequence aligned with `attr_names` or a dict."
     if isinstance(p, dict):
         bad = set(p) - set(ATTRIBUTES)
-        if bad: raise KeyError(f"unknown attribute(s) {sorted(bad)}; the synthetic faces have {', '.join(ATTRIBUTES)}")
+        if bad: raise UnknownAttributeError(f"unknown attribute(s) {sorted(bad)}; the synthetic faces have {', '.join(ATTRIBUTES)}")
         out = np.array([float(p.get(a, 0.5)) for a in ATTRIBUTES])
     elif np.ndim(p) == 0: out = np.full(len(ATTRIBUTES), float(p))
     else:
         p = [float(x) for x in p]
-        if len(p) != len(attr_names): raise ValueError(f"{len(p)} probabilities for {len(attr_names)} attributes {attr_names}")
+        if len(p) != len(attr_names): raise BadInputError(f"{len(p)} probabilities for {len(attr_names)} attributes {attr_names}")
         d = dict(zip(attr_names, p))
         out = np.array([d.get(a, 0.5) for a in ATTRIBUTES])
-    if ((out < 0) | (out > 1)).any(): raise ValueError(f"probabilities must lie in [0, 1], got {out.tolist()}")
+    if ((out < 0) | (out > 1)).any(): raise BadInputError(f"probabilities must lie in [0, 1], got {out.tolist()}")
     return out
 
 def face_attrs(seed: int, index: int, p=0.5) -> np.ndarray:
@@ -47,21 +48,21 @@ def parse_synth_name(name: str) -> tuple[int, int, np.ndarray]:
     "(seed, index, attrs [4]) of a name made by `synth_name`."
     parts = name.split('-')
     if len(parts) != 4 or parts[0] != 'synth' or len(parts[3]) != len(ATTRIBUTES) or not set(parts[3]) <= set('01'):
-        raise ValueError(f"not a synthetic face name (synth-<seed>-<index>-<{len(ATTRIBUTES)} bits>): {name!r}")
+        raise BadInputError(f"not a synthetic face name (synth-<seed>-<index>-<{len(ATTRIBUTES)} bits>): {name!r}")
     return int(parts[1]), int(parts[2]), np.array([int(b) for b in parts[3]], np.float32)
 
 # %% ../nbs/01_synth.ipynb 8
 def _check_names(attr_names) -> tuple[str, ...]:
     attr_names = (attr_names,) if isinstance(attr_names, str) else tuple(attr_names)
     bad = [a for a in attr_names if a not in ATTRIBUTES]
-    if bad: raise KeyError(f"the synthetic faces have no attribute(s) {bad}; they have {', '.join(ATTRIBUTES)}")
+    if bad: raise UnknownAttributeError(f"the synthetic faces have no attribute(s) {bad}; they have {', '.join(ATTRIBUTES)}")
     return attr_names
 
 def synth_tensors(n: int, size: int = 128, seed: int = 0, p=0.5, attr_names=ATTRIBUTES, progress: bool = False,
                   start: int = 0) -> FaceTensors:
     "Faces `start`…`start+n-1` of `seed` at `size`×`size`, attributes on with probability `p`, with their masks."
     attr_names = _check_names(attr_names)
-    if n < 0 or start < 0: raise ValueError(f"need n >= 0 and start >= 0, got n={n}, start={start}")
+    if n < 0 or start < 0: raise BadInputError(f"need n >= 0 and start >= 0, got n={n}, start={start}")
     idx = range(start, start + n)
     probs = _probs(p, attr_names)
     full = np.stack([face_attrs(seed, i, probs) for i in idx]) if n else np.zeros((0, len(ATTRIBUTES)), np.float32)
@@ -75,7 +76,7 @@ def synth_tensors(n: int, size: int = 128, seed: int = 0, p=0.5, attr_names=ATTR
 def _synth_ids(ft: FaceTensors) -> tuple[list[int], list[int], np.ndarray]:
     "Seeds, indices and full attributes [N,4] of synthetic faces (the names' bits, overridden by `ft.attrs`)."
     if len(ft.names) != len(ft):
-        raise ValueError("these faces have no names: counterfactuals need synthetic faces (from `synth_tensors`)")
+        raise BadInputError("these faces have no names: counterfactuals need synthetic faces (from `synth_tensors`)")
     ids = [parse_synth_name(nm) for nm in ft.names]
     full = np.stack([a for _, _, a in ids]) if ids else np.zeros((0, len(ATTRIBUTES)), np.float32)
     for j, a in enumerate(ft.attr_names): full[:, ATTRIBUTES.index(a)] = ft.attrs[:, j].numpy()
@@ -112,9 +113,9 @@ def load_faces(data_root=None, split: str = 'train', attrs=ATTRIBUTES, size: int
                seed: int = 0, **kw) -> FaceTensors:
     "Faces of `split`: synthetic when `data_root` is None (or 'synthetic'), else CelebA under `data_root`."
     if data_root is None or str(data_root) in ('synth', 'synthetic'):
-        if split not in SPLIT_START: raise ValueError(f"synthetic splits are {', '.join(SPLIT_START)}; got {split!r}")
+        if split not in SPLIT_START: raise BadInputError(f"synthetic splits are {', '.join(SPLIT_START)}; got {split!r}")
         n = SPLIT_N[split] if n is None else n
-        if n > SPLIT_START['val']: raise ValueError(f"at most {SPLIT_START['val']:,} synthetic faces per split, got n={n}")
+        if n > SPLIT_START['val']: raise BadInputError(f"at most {SPLIT_START['val']:,} synthetic faces per split, got n={n}")
         return synth_tensors(n, size=size, seed=seed, attr_names=attrs, start=SPLIT_START[split], **kw)
     return load_celeba(data_root, split, attributes=attrs, size=size, limit=n, **kw)
 

@@ -9,26 +9,21 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 import torch.distributed as dist
-from torch import nn
-import torch.nn.functional as F
 from .faces import FaceTensors, patch, tqdm, to_float, save_atomic, write_text_atomic, atomic_path
-from .models import Generator, Discriminator, init_weights, with_attribute
-from .losses import attribute_bce, d_loss, g_loss, mask_tv, r1_d_loss
 from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, get_method, load_checkpoint,
-                             Method, NonFiniteLossError, register_method, TrainConfig)
-from .devices import resolve_device
+                             NonFiniteLossError, TrainConfig)
+from .devices import cuda_settings, distributed_backend, memory_format, resolve_device, resolve_precision
 
 # %% auto 0
-__all__ = ['LOG_KEYS', 'SAGAN', 'setup_distributed', 'keep_freed_memory', 'LowPassAttribute', 'sagan_d_step', 'sagan_g_step',
-           'sagan_amn_warmup', 'sagan_d_cls_warmup', 'sagan_warmup', 'Trainer', 'plot_history']
+__all__ = ['setup_distributed', 'keep_freed_memory', 'Trainer', 'plot_history']
 
 # %% ../nbs/04_train.ipynb 6
-def setup_distributed() -> tuple[int, int]:
-    "Join the torchrun process group if launched by torchrun; returns (rank, world_size)."
-    if 'WORLD_SIZE' in os.environ and int(os.environ['WORLD_SIZE']) > 1 and not dist.is_initialized():
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-        dist.init_process_group(backend)
-        if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+def setup_distributed(device) -> tuple[int, int]:
+    "Join the torchrun process group (backend from the run's `device`) if launched by torchrun; returns (rank, world_size)."
+    if 'WORLD_SIZE' in os.environ and not dist.is_initialized():
+        device = torch.device(device)
+        if device.type == 'cuda': torch.cuda.set_device(device)
+        dist.init_process_group(distributed_backend(device))
     if dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -48,148 +43,28 @@ def keep_freed_memory() -> bool:
     _HEAP_KEPT = bool(libc.mallopt(M_MMAP_MAX, 0)) & bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     return _HEAP_KEPT
 
-# %% ../nbs/04_train.ipynb 12
-def _resolve_device(cfg: TrainConfig) -> torch.device:
-    return resolve_device(cfg.device)
-
-# %% ../nbs/04_train.ipynb 14
-LOG_KEYS = ('d_loss', 'd_adv', 'd_gp', 'd_cls', 'd_acc', 'g_loss', 'g_adv', 'g_cls', 'g_rec', 'g_id',
-            'mask_mean', 'mask_area', 'mask_tv')    # SaGAN's; every method names its own (`Method.log_keys`)
-
-class LowPassAttribute(nn.Module):
-    """The critic seen through hparam `cls_blur=σ` (0 in the paper): its real/fake head judges `x` as it is, its attribute
-    head judges `x` blurred by a Gaussian of σ pixels, where a grid of dots is grey and a smile, an open mouth, glasses
-    or a beard still stand."""
-    def __init__(self, D: nn.Module, sigma: float):
-        super().__init__()
-        self.D, self.sigma = D, sigma
-        r = max(1, math.ceil(2 * sigma))
-        k = torch.exp(-torch.arange(-r, r + 1.) ** 2 / (2 * sigma ** 2))
-        self.register_buffer('k', k / k.sum(), persistent=False)
-
-    def blur(self, x: torch.Tensor) -> torch.Tensor:
-        "Separable Gaussian blur of [B,C,H,W], edges reflected."
-        r, c = len(self.k) // 2, x.shape[1]
-        k = self.k.to(x.dtype)
-        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode='reflect'), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        return F.conv2d(F.pad(x, (0, 0, r, r), mode='reflect'), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        src, cls = self.D(torch.cat([x, self.blur(x)]))
-        return src[:len(x)], cls[len(x):]
-
-def _critic(D: nn.Module, hp: dict) -> nn.Module:
-    return LowPassAttribute(D, hp['cls_blur']) if hp['cls_blur'] > 0 else D
-
-def sagan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor,
-                 cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    "SaGAN's critic objective 𝓛_D on faces `x` with labels `c`, against their edits to 1 − c (made without gradients)."
-    hp = SAGAN.hp(cfg)
-    with torch.no_grad(): fake = G(x, 1 - c).edited
-    D = _critic(D, hp)
-    if hp['r1_gamma'] > 0: out = r1_d_loss(D, x, fake, c, hp['r1_gamma'])     # hparam r1_gamma (WGAN-GP in the paper)
-    else: out = d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
-    w = hp['d_cls_weight']
-    if w != 1.0: out['loss'] = out['loss'] + (w - 1.0) * out['d_cls']    # hparam d_cls_weight (1 in the paper)
-    return out
-
-def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    "SaGAN's generator objective 𝓛_G for flipping every face's attribute (+ the mask priors `mask_tv`, `mask_l1`)."
-    hp = SAGAN.hp(cfg)
-    out, edit = g_loss(G, _critic(D, hp), x, c, 1 - c, cfg.lambda_rec, cfg.lambda_id,
-                       adv_loss='logistic' if hp['r1_gamma'] > 0 else 'wgan', id_mask_grad=not hp['id_mask_detach'])
-    tv = mask_tv(edit.mask)
-    if hp['mask_tv'] or hp['mask_l1']:
-        out['loss'] = out['loss'] + hp['mask_tv'] * tv + hp['mask_l1'] * edit.mask.float().mean()
-    out['mask_tv'] = tv.detach()
-    return out
-
-# %% ../nbs/04_train.ipynb 16
-def sagan_amn_warmup(t) -> None:
-    "Optional (hparam `amn_warmup`, 0 in the paper): train the AMN alone to reproduce its input for that many batches."
-    n = t.method.hp(t.cfg)['amn_warmup']
-    if not n: return
-    amn = t.G.amn
-    opt = torch.optim.Adam(amn.parameters(), t.cfg.lr, (t.cfg.beta1, t.cfg.beta2))
-    first = None
-    for _ in range(int(n)):
-        x, c, _ = t.next_batch()
-        with t._autocast():
-            loss = (amn(with_attribute(x, c)) - x).abs().float().mean()
-        opt.zero_grad(set_to_none=True); loss.backward()
-        if t.world > 1:                                              # keep the replicas identical
-            for p in amn.parameters():
-                if p.grad is not None: dist.all_reduce(p.grad); p.grad /= t.world
-        opt.step()
-        if not torch.isfinite(loss): raise NonFiniteLossError(f"AMN warm-up: L1 is {loss.item()}")
-        first = loss.item() if first is None else first
-    t.events.append(f"AMN warm-up: {n} batches, L1 {first:.3f} -> {loss.item():.3f}")
-
-def sagan_d_cls_warmup(t) -> None:
-    """Optional (hparam `d_cls_warmup`, 0 in the paper): train the critic on the attribute term of 𝓛_D alone,
-    BCE(D_cls(I), c_g) on real faces, for that many batches before iteration 1 (its own Adam; the paper's starts fresh)."""
-    n = t.method.hp(t.cfg)['d_cls_warmup']
-    if not n: return
-    opt = torch.optim.Adam(t.D.parameters(), t.cfg.lr, (t.cfg.beta1, t.cfg.beta2))
-    first, hits, seen = None, 0., 0
-    for i in range(n):
-        x, c, _ = t.next_batch()
-        with t._autocast(): cls = t.D(x)[1]
-        loss = attribute_bce(cls, c)
-        opt.zero_grad(set_to_none=True); loss.backward()
-        if t.world > 1:                                              # keep the replicas identical
-            for p in t.D.parameters():
-                if p.grad is not None: dist.all_reduce(p.grad); p.grad /= t.world
-        opt.step()
-        if not torch.isfinite(loss): raise NonFiniteLossError(f"critic attribute warm-up: BCE is {loss.item()}")
-        first = loss.item() if first is None else first
-        if i >= n - max(1, n // 5): hits += ((cls.detach() > 0).float() == c).float().sum().item(); seen += len(c)
-    t.events.append(f"critic attribute warm-up: {n} batches, BCE {first:.3f} -> {loss.item():.3f}, "
-                    f"accuracy {hits / seen:.2f} on its last {max(1, n // 5)} batches")
-
-def sagan_warmup(t) -> None:
-    "SaGAN's optional warm-ups, both off in the paper: the critic's attribute head, then the AMN."
-    sagan_d_cls_warmup(t); sagan_amn_warmup(t)
-
-# %% ../nbs/04_train.ipynb 18
-SAGAN = register_method(Method(
-    'sagan', 'SaGAN',
-    build_G=lambda cfg: init_weights(Generator(cfg.conv_dim, 3, cfg.n_res, bool(SAGAN.hp(cfg)['san_resize']),
-                                               bool(SAGAN.hp(cfg)['amn_resize'])), cfg.init_std),
-    build_D=lambda cfg: init_weights(Discriminator(cfg.image_size, cfg.d_conv_dim), cfg.init_std),
-    d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
-    show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
-    hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0, san_resize=0, amn_resize=0, mask_tv=0.0, mask_l1=0.0,
-                 cls_blur=0.0, id_mask_detach=0, r1_gamma=0.0),
-    hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1),
-                       amn_resize=(0, 1), mask_tv=(0.0, None), mask_l1=(0.0, None), cls_blur=(0.0, 8.0),
-                       id_mask_detach=(0, 1), r1_gamma=(0.0, None)),
-    arch_hparams=('san_resize', 'amn_resize'),                      # the nets' upsampling (02_models): part of a checkpoint's identity
-    warmup=sagan_warmup, mask=True, g_cost=6.0,                      # two networks, each run three times per G step
-    toy=dict(n_critic=3),
-    plot_groups=(('critic', ('d_adv', 'd_gp', 'g_adv')), ('attribute', ('d_cls', 'g_cls', 'd_acc')),
-                 ('reconstruction', ('g_rec', 'g_id')), ('attention mask', ('mask_mean', 'mask_area', 'mask_tv')))))
-
-# %% ../nbs/04_train.ipynb 20
+# %% ../nbs/04_train.ipynb 13
 class Trainer:
     "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
     def __init__(self, cfg: TrainConfig, data: FaceTensors, out_dir=None, resume=None, progress: bool = True):
         self.cfg, self.out_dir, self.progress = cfg, (Path(out_dir) if out_dir else None), progress
         self.method = get_method(cfg.method); self.method.hp(cfg)          # unknown method or hparams: refused here
         self.log_keys = self.method.log_keys
-        self.rank, self.world = setup_distributed()
+        self.device = resolve_device(cfg.device)
+        if self.device.type == 'cuda' and self.device.index is None: self.device = resolve_device('auto')  # its own GPU
+        self.rank, self.world = setup_distributed(self.device)
         if cfg.batch_size % self.world: raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by {self.world} processes")
         if data.size != cfg.image_size:
             raise ConfigError(f"data is {data.size}×{data.size} but config.image_size is {cfg.image_size}")
         self.col = data.attr_index(cfg.attribute)
-        self.device = _resolve_device(cfg)
-        cuda = self.device.type == 'cuda'
-        if not cuda: keep_freed_memory()            # see above: 3-4 s of each 128² CPU iteration
-        self.amp = cfg.amp == 'bf16' or (cfg.amp == 'auto' and cuda)
-        self.mem_fmt = torch.channels_last if cfg.channels_last == 'on' or (cfg.channels_last == 'auto' and cuda) \
-                       else torch.contiguous_format
+        cpu = self.device.type == 'cpu'
+        if cpu: keep_freed_memory()                 # see above: 3-4 s of each 128² CPU iteration
+        self.precision = resolve_precision(cfg.amp, self.device, training=True)    # 'fp32' or 'bf16'
+        self.amp = self.precision == 'bf16'
+        self.mem_fmt = memory_format(cfg.channels_last, self.device)
+        self.cuda_settings = cuda_settings(self.device)                # {} off CUDA
         # data: uint8 on the device when it is a GPU (decoding never happens in the loop)
-        self.images = data.images.to(self.device) if cuda else data.images
+        self.images = data.images if cpu else data.images.to(self.device)
         self.labels = data.attrs[:, self.col].float().to(self.device)
         self.n = len(data)
         if self.n < cfg.batch_size: raise ConfigError(f"{self.n} faces are fewer than one batch of {cfg.batch_size}")
@@ -209,14 +84,14 @@ class Trainer:
         if resume is not None: self.load_state(load_checkpoint(resume), str(resume))
         # wrapped views used for the forward passes (DDP / compile); the raw modules own the weights
         self.G_run, self.D_run = self.G, self.D
-        if self.world > 1:
+        if dist.is_initialized():                                # under torchrun, even with one process
             from torch.nn.parallel import DistributedDataParallel as DDP
-            ids = [self.device.index] if cuda else None
+            ids = [self.device.index] if self.device.type == 'cuda' else None
             self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         # D stays eager: the gradient penalty differentiates through D twice, which torch.compile cannot do
         if cfg.compile: self.G_run = torch.compile(self.G_run)
 
-# %% ../nbs/04_train.ipynb 22
+# %% ../nbs/04_train.ipynb 15
 @patch
 def _draw(self: Trainer, k: int) -> torch.Tensor:
     "Next `k` indices of the epoch-wise permutation (a new permutation at each epoch's end)."
@@ -237,15 +112,26 @@ def next_batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     alpha = torch.rand(b, generator=self.rng)
     mine = slice(self.rank, None, self.world)
     idx, flip, alpha = idx[mine], flip[mine], alpha[mine]
-    x = to_float(self.images[idx.to(self.images.device)].to(self.device, non_blocking=True))
-    f = flip.to(self.device).view(-1, 1, 1, 1)
-    x = torch.where(f, x.flip(-1), x).contiguous(memory_format=self.mem_fmt)
-    return x, self.labels[idx.to(self.device)], alpha.to(self.device)
+    if self.device.type != 'cpu': idx, flip, alpha = self._upload(idx, flip, alpha)
+    x = to_float(self.images[idx])
+    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x).contiguous(memory_format=self.mem_fmt)
+    return x, self.labels[idx], alpha
 
-# %% ../nbs/04_train.ipynb 24
 @patch
-def _autocast(self: Trainer):
+def _upload(self: Trainer, idx: torch.Tensor, flip: torch.Tensor, alpha: torch.Tensor):
+    "(indices, flips, α) on the device in one non-blocking copy: packed in one int64 tensor (α by its float32 bits)."
+    packed = torch.stack([idx, flip.long(), alpha.view(torch.int32).long()])
+    if self.device.type == 'cuda': packed = packed.pin_memory()
+    packed = packed.to(self.device, non_blocking=True)
+    return packed[0], packed[1].bool(), packed[2].int().view(torch.float32)
+
+# %% ../nbs/04_train.ipynb 17
+@patch
+def autocast(self: Trainer):
+    "The run's precision as a context: bf16 autocast when it resolved to 'bf16', else nothing."
     return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+Trainer._autocast = Trainer.autocast                         # the older name
 
 @patch
 def train_step(self: Trainer) -> dict[str, torch.Tensor]:
@@ -253,13 +139,13 @@ def train_step(self: Trainer) -> dict[str, torch.Tensor]:
     cfg, m = self.cfg, self.method
     for _ in range(cfg.n_critic):
         x, c, alpha = self.next_batch()
-        with self._autocast(): dl = m.d_step(self.G_run, self.D_run, x, c, alpha, cfg)
+        with self.autocast(): dl = m.d_step(self.G_run, self.D_run, x, c, alpha, cfg)
         self.d_opt.zero_grad(set_to_none=True)
         dl['loss'].backward()
         self.d_opt.step()
     self.D.requires_grad_(False)
     try:
-        with self._autocast(): gl = m.g_step(self.G_run, self.D, x, c, cfg)
+        with self.autocast(): gl = m.g_step(self.G_run, self.D, x, c, cfg)
         self.g_opt.zero_grad(set_to_none=True)
         gl['loss'].backward()
         self.g_opt.step()
@@ -268,16 +154,19 @@ def train_step(self: Trainer) -> dict[str, torch.Tensor]:
     terms = {'d_loss': dl['loss'], **{k: v for k, v in dl.items() if k != 'loss'}, 'g_loss': gl['loss'],
              **{k: v for k, v in gl.items() if k != 'loss'}}
     row = torch.stack([terms[k].detach().float() for k in self.log_keys])
-    self._pending.append(row)
+    # under DDP the log is the global batch's: every process sums its row now, without waiting (see `_flush`)
+    self._pending.append((row, dist.all_reduce(row, async_op=True) if self.world > 1 else None))
     return terms
 
-# %% ../nbs/04_train.ipynb 26
+# %% ../nbs/04_train.ipynb 19
 @patch
 def _flush(self: Trainer) -> dict[str, float]:
-    "Move the pending per-step terms to the history (one device sync), refusing NaNs loudly."
+    """Move the pending per-step terms to the history (one device sync), refusing NaNs loudly. No collective: under DDP
+    each step's row was summed over the processes when it was made, so one process may call this (and `save`) alone."""
     if not self._pending: return {}
-    rows = torch.stack(self._pending)
-    if self.world > 1: dist.all_reduce(rows); rows /= self.world      # the log is the global batch's
+    for _, work in self._pending:
+        if work is not None: work.wait()
+    rows = torch.stack([r for r, _ in self._pending]) / self.world      # the log is the global batch's
     rows = rows.cpu(); first = self.step - len(rows) + 1
     self._pending = []
     finite = torch.isfinite(rows).all(1)
@@ -303,7 +192,7 @@ def _check_mask(self: Trainer, rows: torch.Tensor, warmup: int = 100) -> None:
     if not self.events or not self.events[-1].split(': ', 1)[-1].startswith(msg.split(': ', 1)[1][:35]):
         self.events.append(msg); warnings.warn(msg)
 
-# %% ../nbs/04_train.ipynb 28
+# %% ../nbs/04_train.ipynb 21
 @patch
 def state(self: Trainer) -> dict:
     return {'format': CKPT_FORMAT, 'config': asdict(self.cfg), 'step': self.step, 'epoch': self.epoch,
@@ -331,7 +220,8 @@ def last_checkpoint(self: Trainer) -> Path | None:
 
 @patch
 def save(self: Trainer, path=None) -> Path | None:
-    "Write the checkpoint atomically (process 0 only). NaNs are refused before anything is written."
+    """Write the checkpoint atomically (process 0 only; under DDP process 0 may call it alone: it waits for no other).
+    NaNs are refused before anything is written."""
     self._flush()
     path = Path(path) if path else (self.out_dir / 'checkpoint.pt' if self.out_dir else None)
     if path is None or self.rank: return None
@@ -339,7 +229,7 @@ def save(self: Trainer, path=None) -> Path | None:
     if self.out_dir: write_text_atomic(self.out_dir / 'log.json', json.dumps({'history': self.history, 'events': self.events}))
     return path
 
-# %% ../nbs/04_train.ipynb 30
+# %% ../nbs/04_train.ipynb 23
 @patch
 @torch.no_grad()
 def samples(self: Trainer, idx=None) -> torch.Tensor:
@@ -362,7 +252,7 @@ def save_samples(self: Trainer) -> Path | None:
     with atomic_path(p) as tmp: save_image(self.samples(), tmp, nrow=4, padding=1)
     return p
 
-# %% ../nbs/04_train.ipynb 32
+# %% ../nbs/04_train.ipynb 25
 @patch
 def fit(self: Trainer, steps: int | None = None) -> dict:
     "Train until `steps` iterations in all (default `cfg.steps`); checkpoint, sample and log on the way."
@@ -384,7 +274,7 @@ def fit(self: Trainer, steps: int | None = None) -> dict:
     self._flush()
     return self.history
 
-# %% ../nbs/04_train.ipynb 50
+# %% ../nbs/04_train.ipynb 39
 def plot_history(h, smooth: int = 10, method: str | None = None):
     """The curves of a run, a panel per group of its method's `plot_groups`: `h` is a Trainer, a history dict (of
     `method`, SaGAN by default) or a run folder (log.json; the method from its checkpoint)."""

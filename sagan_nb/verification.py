@@ -15,6 +15,7 @@ from .faces import ATTRIBUTES, FaceTensors, to_float, to_uint8
 from .lfw import LFWPairFaces, LFWPairs
 from .synth import face_attrs, parse_synth_name
 from .render import FaceParams, face_params, render_faces
+from .devices import resolve_device, resolve_precision
 
 # %% auto 0
 __all__ = ['PHOTO_FIELDS', 'IDENTITY_FIELDS', 'SHOT_SEED', 'MAX_SHOTS', 'EditFn', 'FARS', 'person_params', 'person_name',
@@ -90,8 +91,9 @@ def steps_per_epoch(n: int, bs: int) -> int:
 # %% ../nbs/09_verification.ipynb 13
 def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float = 3e-3, seed: int = 0,
                    flip: bool = True, progress: bool = False, device='cpu', steps: int | None = None,
-                   embed_dim: int = 128, weight_decay: float = 5e-4) -> FaceNet:
-    "Train `face_net` by softmax identity classification for `epochs` passes (or exactly `steps` optimizer steps); returns it in eval mode."
+                   embed_dim: int = 128, weight_decay: float = 5e-4, precision: str = 'auto') -> FaceNet:
+    """Train `face_net` by softmax identity classification for `epochs` passes (or exactly `steps` optimizer steps), on
+    `device` at `precision` ('fp32', 'bf16', 'auto': see above); returns it in eval mode."""
     if faces.identities is None: raise ValueError("train_face_net needs faces with identities (FaceTensors.identities)")
     ids, y = torch.unique(faces.identities, return_inverse=True)
     if len(ids) < 2: raise ValueError(f"train_face_net needs at least 2 people, got {len(ids)}")
@@ -99,7 +101,8 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
     per = steps_per_epoch(len(faces), bs)
     total = per * epochs if steps is None else int(steps)
     if total < 1: raise ValueError(f"nothing to train: {epochs} epochs / {steps} steps of {len(faces)} faces at bs={bs}")
-    device = torch.device(device)
+    device = resolve_device(device)
+    bf16 = resolve_precision(precision, device, training=True) == 'bf16'
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = face_net(len(ids), embed_dim).to(device)
@@ -121,7 +124,8 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
             j = perm[i * bs:(i + 1) * bs]
             x = to_float(faces.images[j].to(device))
             if flip: x = torch.where(flips[j].to(device)[:, None, None, None], x.flip(-1), x)
-            loss = F.cross_entropy(model(x), y[j].to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): logits = model(x)
+            loss = F.cross_entropy(logits.float(), y[j].to(device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"face net loss is {loss.item()} at epoch {epoch}, step {step} "
                                          f"(step {i} of the epoch); lower lr (now {lr:g})")
@@ -379,8 +383,9 @@ def plot_roc(results: Mapping[str, tuple], title: str = '', ax=None):
 # %% ../nbs/09_verification.ipynb 33
 def verification_experiment(train_faces: FaceTensors, test_faces: FaceTensors, editors: Mapping[str, EditFn] | None = None,
                             lfw: LFWPairFaces | None = None, epochs: int = 10, seed: int = 0, progress: bool = False,
-                            match: str = 'steps', bs: int = 64, lr: float = 3e-3, device='cpu') -> dict:
-    "Train a recognizer on `train_faces` and (with `editors`) one on their augmentation; score both on the test people (and LFW)."
+                            match: str = 'steps', bs: int = 64, lr: float = 3e-3, device='cpu', precision: str = 'auto') -> dict:
+    """Train a recognizer on `train_faces` and (with `editors`) one on their augmentation, on `device` at `precision`
+    (`train_face_net`'s); score both on the test people (and LFW)."""
     if match not in ('steps', 'epochs'): raise ValueError(f"match must be 'steps' or 'epochs', got {match!r}")
     if test_faces.identities is None: raise ValueError("test_faces need identities for the CelebA protocol")
     data = {'baseline': train_faces}
@@ -389,7 +394,7 @@ def verification_experiment(train_faces: FaceTensors, test_faces: FaceTensors, e
     out = dict(steps={}, n_train={}, models={}, celeba={}, lfw={})
     for name, faces in data.items():
         m = train_face_net(faces, epochs=epochs, bs=bs, lr=lr, seed=seed, progress=progress, device=device,
-                           steps=steps if match == 'steps' else None)
+                           steps=steps if match == 'steps' else None, precision=precision)
         out['models'][name], out['n_train'][name] = m, len(faces)
         out['steps'][name] = m.train_steps
         out['celeba'][name] = celeba_protocol(embed_faces(m, test_faces.images), test_faces.identities)

@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
-from .faces import FaceTensors, BadInputError, to_uint8
+from .errors import BadInputError
+from .faces import FaceTensors, to_uint8
 from .images import open_image
 from .edit import Editor, EditResult, edit_controls, asked, describe
 
@@ -25,7 +26,7 @@ def _show_items(images) -> tuple[list, list[str]]:
     if isinstance(images, torch.Tensor) and images.ndim == 4: images = list(images)
     if isinstance(images, (str, Path, Image.Image, torch.Tensor)): images = [images]
     items = list(images)
-    if not items: raise ValueError("editor_widget needs at least one image")
+    if not items: raise BadInputError("editor_widget needs at least one image")
     labels = [Path(im).name if isinstance(im, (str, Path)) else f'image {i}' for i, im in enumerate(items)]
     return items, labels
 
@@ -48,7 +49,7 @@ def plot_edit(image, result: EditResult, title: str = '', axs=None):
     if res.ndim == 3: res = res.mean(-1)
     scale = float(res.max()) or 1.0
     if isinstance(result.edited, torch.Tensor) and result.edited.ndim != 3:
-        raise ValueError("plot_edit shows one image: pass one face's result, e.g. editor.edit(x[0], ...)")
+        raise BadInputError("plot_edit shows one image: pass one face's result, e.g. editor.edit(x[0], ...)")
     if result.mask is None: mask = np.zeros(img.shape[:2], dtype=np.float32)      # a method without attention
     else: mask = np.asarray(_as_display(result.mask), dtype=np.float32)
     if mask.max() > 1: mask = mask / 255
@@ -67,14 +68,14 @@ def editor_widget(editor, images, attributes: Sequence[str] | None = None, preci
     strength, see input | edit | mask | residual. `editor`: an `Editor`, or checkpoints as `Editor` takes them;
     `precision`/`compile` as `Editor`'s (None: the editor's own, 'auto' / False for checkpoints). Returns a `VBox`; its
     `.controls` (image, attributes: {name: off/add/remove toggle}, strength), `.output`, `.note`, `.result` (the last
-    `CombinedEdit`), `.editor` and `.renders` (how many times it drew) are there for scripting and tests."""
+    `EditResult`), `.editor` and `.renders` (how many times it drew) are there for scripting and tests."""
     import threading, ipywidgets as W
     import matplotlib.pyplot as plt
     from IPython.display import display
     editor = (editor if isinstance(editor, Editor) else Editor(editor)).using(precision, compile)
     items, labels = _show_items(images)
     attributes = tuple(attributes or editor.attributes)
-    if not attributes: raise ValueError("the editor has no model loaded")
+    if not attributes: raise BadInputError("the editor has no model loaded")
     for a in attributes: editor.model(a)
     pick = W.Dropdown(options=[(f'{i}: {l}', i) for i, l in enumerate(labels)], value=0, description='image')
     toggles, strength, panel = edit_controls(attributes)

@@ -29,3 +29,25 @@ def data_root_or_none():
     "The shared real data when it is there, else None (for tests that also run without it)."
     root = Path(os.environ.get('SAGAN_NB_DATA', ROOT.parent / 'shared' / 'data'))
     return root if (root / 'celeba').exists() else None
+
+# ---- the command line, in-process (tests/test_cli.py, tests/test_errors.py) ----------------------------------------
+TINY = ['--attribute', 'Smiling', '--image-size', '32', '--conv-dim', '8', '--n-res', '1', '--d-conv-dim', '8',
+        '--batch-size', '8', '--device', 'cpu', '--n-synth', '16', '--quiet']     # `sagan_nb train`'s tiny run
+
+def run(*argv):
+    "(exit status, stdout, stderr) of `sagan_nb argv...`, in-process."
+    import contextlib, io
+    from sagan_nb.cli import main
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        try: code = main([str(a) for a in argv])
+        except SystemExit as x: code = x.code
+    return code, o.getvalue(), e.getvalue()
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory) -> Path:
+    "The folder of a tiny Smiling run trained by the CLI for 2 iterations (shared: copy it before changing it)."
+    d = tmp_path_factory.mktemp('tiny') / 'run'
+    code, out, err = run('train', *TINY, '--steps', 2, '--out', d)
+    assert code == 0, err
+    return d

@@ -36,6 +36,43 @@ def test_checkpoint_export_and_editor_by_name(m, tmp_path):
     with pytest.raises(ConfigMismatchError, match=f"is a '{m}' model, but the config asks for method '{other}'"):
         load_generator(tmp_path / 'run' / 'checkpoint.pt', replace(cfg, method=other))
 
+def test_stargan_penalty_is_float32_under_bf16_autocast():
+    """StarGAN's critic step is `losses.d_loss(gp_on='sum')`, so under bf16 autocast its gradient penalty is taken in
+    float32, like SaGAN's (issue 27). A linear convolutional critic, whose input gradient is the same everywhere and
+    whose weights bf16 cannot hold: the penalty is the float64 one to 1e-5 (in bf16, as before, 1.5e-3 off)."""
+    import torch.nn.functional as F
+    from torch import nn
+    from sagan_nb.baselines import stargan_d_step
+    from sagan_nb.models import GenOutput
+    class ConvCritic(nn.Module):
+        def __init__(self): super().__init__(); self.w = nn.Parameter(torch.randn(1, 3, 5, 5, generator=g) * 0.2)
+        def forward(self, x): return F.conv2d(x, self.w, stride=4), x.flatten(1).mean(1)      # a 2×2 map at 12²
+    g = torch.Generator().manual_seed(0)
+    D, x = ConvCritic(), torch.rand(4, 3, 12, 12, generator=g) * 2 - 1
+    edit = lambda x, c: GenOutput(x.flip(0), None, x.flip(0))
+    xi = x.double().requires_grad_(True)
+    grad, = torch.autograd.grad(F.conv2d(xi, D.w.double(), stride=4).sum(), xi)
+    want = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean().item()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = stargan_d_step(edit, D, x, torch.tensor([0., 1., 1., 0.]), torch.full((4,), 0.5), method_config('stargan'))
+    assert got['d_gp'].item() == pytest.approx(want, rel=1e-5)
+
+def test_a_new_method_gets_budgets_or_a_named_error():
+    """A method registered after the budgets were written: `smoke` (the same updates for every method) and `full` (each
+    method's own paper's: a copy of StarGAN gets StarGAN's 40,000) give it theirs; `cpu` (step counts measured per
+    method) refuses it with a `ConfigError` saying what to add (before: a bare `KeyError: 'stargan2'` from a dict lookup)."""
+    from dataclasses import replace as dc_replace
+    from sagan_nb.config import METHODS, register_method
+    from sagan_nb.budgets import BUDGETS
+    from sagan_nb.errors import ConfigError
+    register_method(dc_replace(METHODS['stargan'], name='stargan2'))
+    try:
+        assert BUDGETS['smoke'].config('stargan2', 'Smiling').steps == 2
+        assert BUDGETS['full'].config('stargan2', 'Smiling').steps == 40_000
+        with pytest.raises(ConfigError, match="budget 'cpu' has no step count for method 'stargan2': add 'stargan2'"):
+            BUDGETS['cpu'].config('stargan2', 'Smiling')
+    finally: METHODS.pop('stargan2')
+
 def test_unregistered_method_names_the_fix():
     with pytest.raises(ValueError, match="unknown method 'pix2pix'; registered: sagan, stargan, cyclegan, resgan"):
         get_method('pix2pix')

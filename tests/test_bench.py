@@ -111,7 +111,20 @@ def test_recipe_is_the_celeba_cpu_budget(bench):
     assert (tc.image_size, tc.conv_dim, tc.d_conv_dim, tc.batch_size, tc.n_critic) == (64, 16, 16, 16, 1)
     budget = asdict(get_budget('celeba-cpu').config('sagan', 'Smiling'))
     changed = {k: v for k, v in asdict(tc).items() if budget[k] != v}
-    assert changed == dict(device='cpu', amp='off', channels_last='off')
+    assert changed == dict(device='cpu', amp='fp32', channels_last='off')
+
+def test_cuda_settings_are_the_trainers(bench, quick):
+    """The benchmark takes CUDA's library settings and the memory layouts from where the trainer takes them
+    (`devices.cuda_settings`, `devices.memory_format`; before, it set `cudnn.benchmark` itself and the trainer did not),
+    records them, and times on a GPU the trainer's default path (bf16, NCHW) beside channels_last."""
+    from sagan_nb import devices, train
+    assert bench.cuda_settings is devices.cuda_settings is train.cuda_settings
+    assert bench.memory_format is devices.memory_format is train.memory_format
+    p, out, _ = quick
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert json.loads(out.read_text())['meta']['cuda_settings'] == {}          # a CPU run: nothing set
+    assert {'bf16', 'bf16_cl'} <= set(bench.DEFAULTS['cuda'][1])
+    assert 'cudnn.benchmark = True' not in BENCH.read_text()
 
 def test_paper_flops_from_the_model(bench):
     f = bench.model_flops(128, 32, 32)      # meta tensors: no arithmetic, well under a second
@@ -131,9 +144,10 @@ def test_train_flops_are_critic_steps_and_a_generator_step(bench, n_critic):
     """The count around `Trainer.train_step` = n_critic × one critic step + one generator step, each counted on its
     own from the losses (critic: 𝓛_D with the gradient penalty, fakes made without gradients; generator: 𝓛_G against
     a fixed critic), forward and backward."""
-    from sagan_nb.train import TrainConfig, SAGAN
+    from sagan_nb.train import TrainConfig
+    from sagan_nb.sagan import SAGAN
     from sagan_nb.losses import d_loss, g_loss
-    tc = TrainConfig(attribute=bench.ATTR, device='cpu', amp='off', channels_last='off', n_critic=n_critic, **TINY)
+    tc = TrainConfig(attribute=bench.ATTR, device='cpu', amp='fp32', channels_last='off', n_critic=n_critic, **TINY)
     G, D = SAGAN.build_G(tc), SAGAN.build_D(tc)
     g = torch.Generator().manual_seed(0)
     x, c, alpha = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1, torch.tensor([0., 1.]), torch.rand(2, generator=g)

@@ -14,17 +14,8 @@ from sagan_nb.synth import synth_tensors
 from sagan_nb.config import ConfigError, CheckpointError, DeviceError, ConfigMismatchError
 from sagan_nb.train import save_atomic
 
-TINY = ['--attribute', 'Smiling', '--image-size', '32', '--conv-dim', '8', '--n-res', '1', '--d-conv-dim', '8',
-        '--batch-size', '8', '--device', 'cpu', '--n-synth', '16', '--quiet']
+from conftest import TINY, run
 NAMED = (BadInputError, OutputError, DataError, ConfigError, CheckpointError, DeviceError, ConfigMismatchError)
-
-def run(*argv):
-    "(exit status, stdout, stderr) of `sagan_nb argv...`, in-process."
-    o, e = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
-        try: code = main([str(a) for a in argv])
-        except SystemExit as x: code = x.code
-    return code, o.getvalue(), e.getvalue()
 
 def refused(*argv, says: str = '', nothing_at=()):
     code, out, err = run(*argv)
@@ -34,12 +25,9 @@ def refused(*argv, says: str = '', nothing_at=()):
     return err
 
 @pytest.fixture(scope='module')
-def ck(tmp_path_factory):
-    "A tiny Smiling SaGAN (2 iterations), its checkpoint path."
-    torch.set_num_threads(1)
-    d = tmp_path_factory.mktemp('err') / 'run'
-    assert main(['train', *TINY, '--steps', '2', '--out', str(d)]) == 0
-    return d / 'checkpoint.pt'
+def ck(tiny_run):
+    "A tiny Smiling SaGAN (2 iterations, conftest's), its checkpoint path."
+    return tiny_run / 'checkpoint.pt'
 
 @pytest.fixture(scope='module')
 def face(tmp_path_factory):
@@ -337,3 +325,26 @@ def test_fuzz_combined_edits(two, face, tmp_path):
         if s == 0: assert torch.equal(r.edited, x)
         seen['api'][0] += 1
     assert all(ok >= 5 and bad >= 5 for ok, bad in seen.values()), seen
+
+# ---- 8. every raise of these modules names its error (one class of `sagan_nb.errors`) ------------------------------
+NAMED_MODULES = ('faces', 'synth', 'edit', 'photos', 'widgets', 'experiments', 'cli', 'pretrained',
+                 'lfw', 'render', 'models', 'identity', 'geometry', 'metrics')
+NOT_ERRORS = {('cli', 'SystemExit'): 'the command line exiting with its status',
+              ('faces', 'TypeError'): "@patch on a function without a class annotation: the package's own mistake, at import"}
+ERROR_MAKERS = {'unknown_attribute': 'makes the UnknownAttributeError that names the closest attribute'}
+
+def test_every_raise_names_its_error():
+    "A bare KeyError or ValueError (synth's unknown attribute, experiments' checkpoint mismatch on main) is refused."
+    import ast, sagan_nb, sagan_nb.errors as E
+    from sagan_nb.faces import unknown_attribute, ATTRIBUTES
+    bare, allowed = [], set()
+    for m in NAMED_MODULES:
+        for n in ast.walk(ast.parse((Path(sagan_nb.__file__).parent / f'{m}.py').read_text())):
+            if not isinstance(n, ast.Raise) or n.exc is None: continue                    # `raise`: the same error again
+            f = n.exc.func if isinstance(n.exc, ast.Call) else n.exc
+            name = f.id if isinstance(f, ast.Name) else ast.unparse(f)
+            if (m, name) in NOT_ERRORS: allowed.add((m, name))
+            elif name not in E.__all__ and name not in ERROR_MAKERS: bare.append(f'{m}.py:{n.lineno} raise {name}')
+    assert not bare, bare
+    assert allowed == set(NOT_ERRORS), set(NOT_ERRORS) - allowed                          # no stale exception
+    assert isinstance(unknown_attribute('Smilng', ATTRIBUTES), E.UnknownAttributeError)

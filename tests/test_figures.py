@@ -28,6 +28,24 @@ def test_every_figure_has_a_parameterised_notebook():
         for p in ('data_root', 'budget', 'out_dir', 'work_dir', 'device', 'checkpoints'): assert f'{p} =' in src, (name, p)
         assert not any(c.get('outputs') for c in nb['cells'] if c['cell_type'] == 'code'), f'{name} is committed with outputs'
 
+NOT_FIGURES = ()      # notebooks of paper_figures/ that `run_figures` is not meant to run (none now); name each here
+
+def test_every_figure_notebook_is_run():
+    "A notebook added to paper_figures/ is in `FIGURES` (so `sagan_nb figures` and the demo run it) or named in `NOT_FIGURES`."
+    found = {p.stem for p in figures_dir().glob('*.ipynb')}
+    assert found - set(NOT_FIGURES) == set(FIGURES), f'not run: {sorted(found - set(NOT_FIGURES) - set(FIGURES))}'
+    assert len(FIGURES) == len(set(FIGURES)) and not set(FIGURES) & set(NOT_FIGURES)
+
+def test_the_demos_time_is_stated_once():
+    """How long the demo takes (the `cpu` budget) is typed in one place, the README (from nbs/index.ipynb); the figure
+    notebooks' parameters and the command line's help refer to it."""
+    import re
+    said = re.compile(r'\b\d+\s*[-–]\s*\d+\s*min')
+    where = [*figures_dir().glob('*.ipynb'), ROOT / 'nbs' / '11_cli.ipynb', ROOT / 'nbs' / '10_experiments.ipynb',
+             ROOT / 'nbs' / 'index.ipynb', *(ROOT / 'sagan_nb').glob('*.py')]
+    typed = {p.relative_to(ROOT).as_posix(): len(said.findall(p.read_text())) for p in where}
+    assert {k: v for k, v in typed.items() if v} == {'nbs/index.ipynb': 1}, typed
+
 @pytest.fixture(scope='module')
 def study(tmp_path_factory):
     s = Study(budget='smoke', work_dir=tmp_path_factory.mktemp('work'), progress=False)
@@ -56,7 +74,7 @@ def test_given_checkpoints_are_used_instead_of_training(study, tmp_path):
     torch.testing.assert_close(s2.outputs('sagan', 'Smiling', x, 1).edited, study.outputs('sagan', 'Smiling', x, 1).edited)
     assert not (tmp_path / 'smoke' / 'runs').exists()                           # nothing trained
     s3 = Study(budget='smoke', work_dir=tmp_path, checkpoints={'sagan:Eyeglasses': ck}, progress=False)
-    with pytest.raises(ValueError, match='sagan/Smiling, given for sagan/Eyeglasses'): s3.generator('sagan', 'Eyeglasses')
+    with pytest.raises(ConfigMismatchError, match='sagan/Smiling, given for sagan/Eyeglasses'): s3.generator('sagan', 'Eyeglasses')
 
 def test_shifted_faces_are_unseen_and_framed_differently():
     a = shifted_faces(64, 32)

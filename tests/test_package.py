@@ -30,6 +30,27 @@ def test_readme_lists_every_chapter():
         m = re.match(r'#\|\s*default_exp\s+(\w+)', ''.join(json.loads(nb.read_text())['cells'][0]['source']))
         if m: assert f'| `{nb.stem}` | `sagan_nb.{m[1]}` |' in text, nb.stem
 
+def _error_rows() -> dict[str, tuple[list[str], list[str]]]:
+    "{class: (the names in its brackets, the modules of its 'raised in' cell)} from the README's error table."
+    text = (ROOT / 'README.md').read_text()
+    rows = re.findall(r'^\| `(\w+)`(?: \(([^)]*)\))? \| ([^|]*) \|', text[text.index('| error | raised in | when |'):], re.M)
+    return {n: (re.findall(r'`(\w+)`', kind), re.findall(r'`(\w+)`', mods)) for n, kind, mods in rows}
+
+def test_readme_error_table_matches_the_errors_module():
+    """Every exception and warning of `sagan_nb.errors` has one row, with the builtins it derives from; every module it
+    names exists and raises the class (`Name(` in its source), and every module that raises it (`raise Name(`) is named."""
+    import inspect, sagan_nb.errors as E
+    classes = {n: c for n, c in vars(E).items() if inspect.isclass(c) and c.__module__ == 'sagan_nb.errors'}
+    rows = _error_rows()
+    assert set(rows) == set(classes), f'missing rows: {sorted(set(classes) - set(rows))}; not in errors: {sorted(set(rows) - set(classes))}'
+    src = {m: (ROOT / 'sagan_nb' / f'{m}.py').read_text() for m in ORDER if m != 'errors'}
+    for n, (kind, mods) in rows.items():
+        import builtins
+        for b in kind: assert issubclass(classes[n], getattr(builtins, b, None) or classes.get(b)), (n, b)
+        for m in mods: assert m in src and re.search(rf'\b{n}\(|, {n}\b', src[m]), f'{n}: the README says {m} raises it'
+        raisers = {m for m, s in src.items() if re.search(rf'raise {n}\(', s)}
+        assert raisers <= set(mods), f'{n} is raised in {sorted(raisers - set(mods))} too: python tools/make_readme.py'
+
 def test_readme_gives_the_two_commands():
     text = (ROOT / 'README.md').read_text()
     assert 'make demo' in text and 'make test' in text
@@ -51,11 +72,18 @@ def imported(f: Path) -> set[str]:
 def test_modules_import_in_one_direction():
     "The notebook order is the import order (faces → celeba → … → cli): no module imports one exported later."
     files = {f.stem: f for f in (ROOT / 'sagan_nb').glob('*.py') if not f.stem.startswith('_')}
-    assert ORDER[:3] == ['faces', 'celeba', 'lfw'] and ORDER[-1] == 'cli', ORDER
+    assert ORDER[:4] == ['errors', 'faces', 'celeba', 'lfw'] and ORDER[-1] == 'cli', ORDER
     assert set(files) == set(ORDER), f'modules without a notebook: {sorted(set(files) - set(ORDER))}; gone: {sorted(set(ORDER) - set(files))}'
     for stem, f in files.items():
         for m in imported(f) & set(ORDER):
             assert ORDER.index(m) < ORDER.index(stem), f'{stem} imports {m}, which comes after it'
+
+def test_methods_live_in_their_own_modules():
+    "The trainer holds no method: SaGAN registers in `sagan` (before `train` in the import order), the baselines in `baselines`."
+    src = {m: (ROOT / 'sagan_nb' / f'{m}.py').read_text() for m in ORDER}
+    assert {m for m, s in src.items() if re.search(r'\bregister_method\(Method\(', s)} == {'sagan', 'baselines'}
+    assert ORDER.index('config') < ORDER.index('sagan') < ORDER.index('train') < ORDER.index('baselines'), ORDER
+    assert 'train' not in imported(ROOT / 'sagan_nb' / 'sagan.py')
 
 def test_every_method_is_registered_by_the_package_import():
     "A StarGAN checkpoint loads without the caller importing sagan_nb.baselines first (main: 'unknown method')."

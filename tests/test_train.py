@@ -1,7 +1,9 @@
-"Training beyond the notebook's quick checks: DDP on CPU (gloo, 2 processes) for every method, and a tiny run that really learns."
+"""Training beyond the notebook's quick checks: DDP on CPU (gloo, 2 processes) for every method, the process group and
+its backend, the batch stream and the waits of an iteration, and a tiny run that really learns."""
 import os, socket, subprocess, sys
 from dataclasses import replace
 import pytest, torch
+import torch.distributed as dist
 from sagan_nb.synth import synth_tensors
 from sagan_nb.faces import to_float
 from sagan_nb.config import TrainConfig
@@ -10,6 +12,7 @@ from sagan_nb.metrics import classifier_accuracy, edit_metrics, train_attribute_
 
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8,
                    steps=3, device='cpu', log_every=1, ckpt_every=3, sample_every=1000, seed=3)
+METHODS = ('sagan', 'stargan', 'cyclegan', 'resgan')
 
 DDP_SCRIPT = """
 import sys, torch
@@ -78,8 +81,204 @@ def test_batch_must_split_evenly_over_processes(monkeypatch):
     t = Trainer(TINY, synth_tensors(16, size=32, seed=0), progress=False)
     assert t.world == 1
     with pytest.raises(ValueError, match='is not divisible by 3 processes'):
-        monkeypatch.setattr('sagan_nb.train.setup_distributed', lambda: (0, 3))
+        monkeypatch.setattr('sagan_nb.train.setup_distributed', lambda device: (0, 3))
         Trainer(TINY, synth_tensors(16, size=32, seed=0), progress=False)
+
+
+def test_an_older_checkpoint_with_amp_off_loads_and_resumes_in_fp32(tmp_path):
+    """Checkpoints and configs from before one precision vocabulary say `amp='off'`: they load, read as 'fp32', and resume
+    in fp32; a new run's 'auto' on a CPU trains in fp32 too (`resolve_precision(..., training=True)`)."""
+    from sagan_nb.config import config_from, load_checkpoint
+    data = synth_tensors(16, size=32, seed=0)
+    t = Trainer(replace(TINY, steps=2, ckpt_every=2), data, out_dir=tmp_path, progress=False)
+    t.fit()
+    assert (t.cfg.amp, t.precision) == ('auto', 'fp32')
+    ck = torch.load(tmp_path / 'checkpoint.pt', weights_only=True)
+    ck['config']['amp'] = 'off'; torch.save(ck, tmp_path / 'old.pt')
+    cfg = config_from(load_checkpoint(tmp_path / 'old.pt'))
+    assert cfg.amp == 'fp32'
+    r = Trainer(replace(cfg, steps=3), data, resume=tmp_path / 'old.pt', progress=False)
+    r.fit()
+    assert (r.step, r.precision, r.amp) == (3, 'fp32', False)
+
+# ---- the process group and its backend ---------------------------------------------------------------------------
+def test_process_group_backend_follows_the_runs_device(monkeypatch):
+    """Under torchrun on a machine with a GPU, a CPU run joins its group with gloo and leaves the GPU alone (the code of
+    before asked for NCCL and `set_device(LOCAL_RANK)` whenever CUDA existed: CPU DDP broke on any GPU machine)."""
+    import inspect
+    from sagan_nb import train
+    seen = {}
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda d: seen.setdefault('set_device', d))
+    monkeypatch.setattr(dist, 'is_nccl_available', lambda: True)
+    monkeypatch.setattr(dist, 'init_process_group', lambda backend=None, **k: seen.setdefault('backend', backend))
+    monkeypatch.setattr(dist, 'is_initialized', lambda: 'backend' in seen)
+    monkeypatch.setattr(dist, 'get_rank', lambda: 1); monkeypatch.setattr(dist, 'get_world_size', lambda: 2)
+    for k, v in dict(WORLD_SIZE='2', RANK='1', LOCAL_RANK='1', LOCAL_WORLD_SIZE='2').items(): monkeypatch.setenv(k, v)
+    args = [torch.device('cpu')] if inspect.signature(train.setup_distributed).parameters else []
+    assert train.setup_distributed(*args) == (1, 2)
+    assert seen == {'backend': 'gloo'}, seen
+    seen.clear()                                            # a GPU run with a GPU for each process: NCCL, on its own GPU
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', '1'); monkeypatch.setenv('LOCAL_RANK', '0')
+    if args: train.setup_distributed(torch.device('cuda', 0)); assert seen == {'set_device': torch.device('cuda', 0), 'backend': 'nccl'}
+
+def test_torchrun_with_one_process_trains_through_ddp(monkeypatch, tmp_path):
+    """`torchrun --nproc_per_node 1` rehearses the multi-process path: a process group (gloo on a CPU run) and DDP-wrapped
+    networks (before, DDP wrapped only for more than one process), with the same numbers as a plain run."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    env = dict(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0', LOCAL_WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
+    for k, v in env.items(): monkeypatch.setenv(k, v)
+    data = synth_tensors(16, size=32, seed=0)
+    try:
+        t = Trainer(TINY, data, out_dir=tmp_path, progress=False)
+        assert dist.is_initialized() and dist.get_backend() == 'gloo' and (t.rank, t.world) == (0, 1)
+        assert isinstance(t.G_run, DDP) and isinstance(t.D_run, DDP)
+        t.fit()
+        assert (tmp_path / 'checkpoint.pt').exists()
+    finally:
+        if dist.is_initialized(): dist.destroy_process_group()
+    for k in env: monkeypatch.delenv(k)
+    plain = Trainer(TINY, data, progress=False); plain.fit()
+    assert not isinstance(plain.G_run, DDP)
+    torch.testing.assert_close(torch.tensor(t.history['g_loss']), torch.tensor(plain.history['g_loss']), rtol=1e-5, atol=1e-7)
+
+RANK0_SAVE_SCRIPT = """
+import os, sys, time, torch
+from pathlib import Path
+from sagan_nb.synth import synth_tensors
+from sagan_nb.config import TrainConfig
+from sagan_nb.train import Trainer
+torch.set_num_threads(1)
+out = Path(sys.argv[2])
+# A machine with a GPU, as far as the trainer can tell while it joins its group (torch's own optimisers would ask the
+# missing GPU for its streams later, so only the set-up sees it); the run is on the CPU.
+available, torch.cuda.is_available = torch.cuda.is_available, lambda: True
+try: t = Trainer(TrainConfig(**eval(sys.argv[1])), synth_tensors(48, size=32, seed=2), out_dir=out, progress=False)
+finally: torch.cuda.is_available = available
+t.fit()
+print('backend', torch.distributed.get_backend(), 'rank', t.rank, flush=True)
+t.train_step()                                  # a step not yet in the history: save() has pending terms to flush
+if t.rank == 0: t.save(out / 'rank0.pt'); (out / 'saved').touch()
+else:                                           # the other process takes no part in the save
+    for _ in range(600):
+        if (out / 'saved').exists(): break
+        time.sleep(0.1)
+    else: sys.exit('process 0 did not finish a save of its own within 60 s')
+torch.distributed.barrier(); torch.distributed.destroy_process_group()
+"""
+
+@pytest.mark.slow                      # one torchrun launch of 2 processes: 20-40 s
+def test_cpu_ddp_on_a_gpu_machine_and_a_save_by_process_0_alone(tmp_path):
+    """torchrun, 2 processes of a CPU run with `torch.cuda.is_available()` true: they join with gloo (before: NCCL, which
+    fails), train, and process 0 saves alone a checkpoint with a step the history had not logged yet (before: the save
+    summed the log over the processes, and waited for ever for the other)."""
+    from dataclasses import asdict
+    script = tmp_path / 'rank0.py'; script.write_text(RANK0_SAVE_SCRIPT)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
+           '--master_port', str(_free_port()), str(script), repr(asdict(TINY)), str(tmp_path / 'run')]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count('backend gloo') == 2, r.stdout
+    ck = torch.load(tmp_path / 'run' / 'rank0.pt', weights_only=True)
+    assert ck['step'] == 4 and ck['history']['step'] == [1, 2, 3, 4]
+
+
+# ---- the batches and the waits of an iteration ---------------------------------------------------------------------
+# The first four batches of `next_batch` for TINY (seed 3) on 20 synthetic faces (seed 0), as the trainer drew them
+# before its draws went to the device in one packed copy (issue 27; recorded with the code of commit a4bdabb):
+# (indices, flips, α). The third batch crosses an epoch's end.
+STREAM = [
+    ([6, 12, 3, 7, 1, 5, 8, 9], [0, 0, 1, 0, 1, 1, 1, 1],
+     [0.5996986627578735, 0.12125527858734131, 0.11479580402374268, 0.26087963581085205, 0.8051719069480896,
+      0.13936209678649902, 0.051551878452301025, 0.0666458010673523]),
+    ([2, 17, 14, 11, 13, 19, 10, 4], [1, 1, 1, 1, 0, 0, 1, 1],
+     [0.17471283674240112, 0.7561529874801636, 0.3795475363731384, 0.1581416130065918, 0.3795878291130066,
+      0.4301472306251526, 0.9623028635978699, 0.7605790495872498]),
+    ([15, 0, 18, 16, 16, 5, 14, 2], [0, 0, 1, 0, 0, 0, 0, 0],
+     [0.6139526963233948, 0.8364155888557434, 0.06909877061843872, 0.06914466619491577, 0.04870283603668213,
+      0.5283038020133972, 0.9243085384368896, 0.06365799903869629]),
+    ([1, 11, 19, 12, 0, 3, 13, 4], [0, 1, 1, 1, 1, 0, 1, 0],
+     [0.5728923082351685, 0.6743056178092957, 0.1622423529624939, 0.7759304046630859, 0.3832530379295349,
+      0.25122910737991333, 0.5850470662117004, 0.708093523979187]),
+]
+
+def _expected(data, idx, flip):
+    x = to_float(data.images[idx])
+    return torch.where(torch.tensor(flip, dtype=torch.bool).view(-1, 1, 1, 1), x.flip(-1), x)
+
+@pytest.mark.parametrize('rank', [None, 1])
+def test_next_batch_draws_the_stream_it_drew_before(rank):
+    "The same faces, flips, labels and α, bit for bit, as before the packed upload; process 1 of 2 gets rows 1::2."
+    data = synth_tensors(20, size=32, seed=0)
+    t = Trainer(TINY, data, progress=False)
+    if rank is not None: t.rank, t.world = rank, 2
+    rows = slice(rank, None, 2) if rank is not None else slice(None)
+    col = data.attr_index(TINY.attribute)
+    for idx, flip, alpha in STREAM:
+        idx, flip, alpha = idx[rows], flip[rows], alpha[rows]
+        x, c, a = t.next_batch()
+        assert torch.equal(x, _expected(data, idx, flip))
+        assert torch.equal(c, data.attrs[idx, col].float()) and torch.equal(a, torch.tensor(alpha))
+    assert (t.epoch, t.cursor) == (1, 12)
+
+def test_upload_is_one_exact_non_blocking_copy(monkeypatch):
+    "On a GPU the draws travel packed in one int64 tensor, one `.to(device, non_blocking=True)`: α comes back bit for bit."
+    t = Trainer(TINY, synth_tensors(20, size=32, seed=0), progress=False)
+    idx, flip, alpha = torch.tensor(STREAM[0][0]), torch.tensor(STREAM[0][1]).bool(), torch.tensor(STREAM[0][2])
+    alpha[0] = torch.finfo(torch.float32).tiny                     # and a denormal-edge value: the bits, not the number
+    with counting() as calls: i, f, a = t._upload(idx, flip, alpha)
+    assert torch.equal(i, idx) and torch.equal(f, flip) and a.dtype == torch.float32 and torch.equal(a, alpha)
+    assert calls == {'to(device, non_blocking)': 1}, calls
+
+# What waits for a GPU, as our code can ask for it: reading a value (`item`, `tolist`, `bool`, `float`, `int`), a
+# data-dependent shape (`nonzero`), and a copy to or from a device (`to(device)`, `cuda`, `cpu`; a non-blocking
+# `to` from pinned memory does not wait, and is counted apart). Only calls made from the package's own code count
+# (torch's optimisers read their CPU step counters with `item`, which waits for nothing).
+SYNCS = [(torch.Tensor, n) for n in ('item', 'tolist', 'nonzero', '__bool__', '__float__', '__int__', 'cuda', 'cpu', 'to')] \
+        + [(torch, 'nonzero')]
+
+class counting:
+    "A context that counts the calls of `SYNCS` made from `sagan_nb/` code: {name: count}."
+    def __enter__(self):
+        self.calls, self.saved = {}, []
+        for owner, name in SYNCS:
+            orig = getattr(owner, name)
+            def wrap(*a, _orig=orig, _name=name, **k):
+                if f'{os.sep}sagan_nb{os.sep}' in sys._getframe(1).f_code.co_filename:
+                    key = _name
+                    if _name == 'to':
+                        dev = any(isinstance(v, (torch.device, str)) for v in a[1:]) or 'device' in k
+                        key = None if not dev else 'to(device, non_blocking)' if k.get('non_blocking') else 'to(device)'
+                    if key: self.calls[key] = self.calls.get(key, 0) + 1
+                return _orig(*a, **k)
+            self.saved.append((owner, name, orig)); setattr(owner, name, wrap)
+        return self.calls
+    def __exit__(self, *exc):
+        for owner, name, orig in reversed(self.saved): setattr(owner, name, orig)
+
+@pytest.mark.parametrize('method', METHODS)
+def test_an_iteration_waits_for_nothing(method, monkeypatch):
+    """`train_step` of every method asks the device for no value, no data-dependent shape and no blocking copy (the code
+    of before: four copies per batch, three of them blocking; `TwoWay`'s `nonzero` per call). The two-network baselines
+    route as they do on a GPU (`TwoWay.route` 'select'; on a CPU 'auto' takes the exact subsets, where nothing waits)."""
+    from sagan_nb.baselines import TwoWay
+    if hasattr(TwoWay, 'route'): monkeypatch.setattr(TwoWay, 'route', 'select')
+    t = Trainer(replace(TINY, method=method), synth_tensors(20, size=32, seed=0), progress=False)
+    t.train_step()                                                    # a first step outside the count
+    with counting() as calls: t.train_step(); t.train_step()
+    assert calls == {}, calls
+    assert len(t._pending) == 3                                       # the terms wait on the device, unread
+
+def test_warmups_wait_once_whatever_their_length():
+    "SaGAN's warm-ups read their losses at their end, not at every batch (before: two `.item()` per batch)."
+    data, waits = synth_tensors(20, size=32, seed=0), {}
+    for n in (2, 6):
+        t = Trainer(replace(TINY, hparams=dict(amn_warmup=n, d_cls_warmup=n)), data, progress=False)
+        with counting() as calls: t.method.warmup(t)
+        waits[n] = sum(calls.values())
+        assert [e.split(':')[0] for e in t.events] == ['critic attribute warm-up', 'AMN warm-up']
+    assert waits[2] == waits[6] <= 8, waits                            # a few reads at each warm-up's end
 
 
 # ---- it learns ---------------------------------------------------------------------------------------------------

@@ -205,6 +205,16 @@ def test_train_steps_and_determinism():
     train_face_net(ppl, epochs=1, bs=4)
     assert torch.equal(state, torch.random.get_rng_state())                       # the global RNG is left alone
 
+def test_precision_speaks_the_trainers_words():
+    """`precision` as the trainer's (`devices.resolve_precision`, training): 'auto' on a CPU is fp32 bit for bit (the
+    recognizer's numbers do not change with the CPU), 'bf16' is autocast, and other words are refused by name."""
+    from sagan_nb.errors import BadInputError
+    ppl = synth_people(4, 3, size=16, start=30)
+    runs = {p: embed_faces(train_face_net(ppl, epochs=1, bs=4, seed=3, precision=p), ppl.images) for p in ('auto', 'fp32', 'bf16')}
+    assert torch.equal(runs['auto'], runs['fp32']) and not torch.equal(runs['bf16'], runs['fp32'])
+    with pytest.raises(BadInputError, match="precision must be one of 'fp32', 'bf16', 'auto'"):
+        train_face_net(ppl, epochs=1, bs=4, precision='off')
+
 @pytest.mark.slow                      # 8 epochs of a ResNet-18 on 240 faces: a learning run
 def test_recognizer_learns_unseen_people():
     "Trained on 40 synthetic people × 6 photos at 32 px, the embedding separates 20 other people (AUC well above 0.5)."

@@ -46,9 +46,9 @@ MUTATIONS = {   # name: (what goes wrong, file in sagan_nb/, correct text, wrong
            '(grad.float().flatten(1).norm(2, dim=1).mean() - 1).pow(2)'),
     'M10': ('one interpolation weight α for the whole batch', 'losses.py',
             'a = alpha.reshape(-1, 1, 1, 1).to(real.dtype)', 'a = alpha.mean().reshape(1, 1, 1, 1).to(real.dtype)'),
-    'M11': ("the trainer hands λ1 to the identity term and λ2 to the dual one", 'train.py',
+    'M11': ("SaGAN's step hands λ1 to the identity term and λ2 to the dual one", 'sagan.py',
             '1 - c, cfg.lambda_rec, cfg.lambda_id,', '1 - c, cfg.lambda_id, cfg.lambda_rec,'),
-    'M12': ("the trainer leaves λ_gp out (d_loss's default 10, whatever the config says)", 'train.py',
+    'M12': ("SaGAN's step leaves λ_gp out (d_loss's default 10, whatever the config says)", 'sagan.py',
             'd_loss(D, x, fake, c, alpha, cfg.lambda_gp)', 'd_loss(D, x, fake, c, alpha)'),
     'M13': ('Trainer.train_step gives the generator step the flipped labels', 'train.py',
             'gl = m.g_step(self.G_run, self.D, x, c, cfg)', 'gl = m.g_step(self.G_run, self.D, x, 1 - c, cfg)'),
@@ -66,9 +66,10 @@ MUTATIONS = {   # name: (what goes wrong, file in sagan_nb/, correct text, wrong
             'cfg.lambda_rec * cyc + cfg.lambda_id * ide', 'cfg.lambda_id * cyc + cfg.lambda_rec * ide'),
     'M19': ("ResGAN's α (pixel) and β (perceptual) swapped", 'baselines.py',
             "hp['alpha'] * pix + hp['beta'] * per", "hp['beta'] * pix + hp['alpha'] * per"),
-    'M20': ("StarGAN's penalty on the mean of the critic's patch map (SaGAN's) instead of its sum", 'baselines.py',
-            'gradient_penalty(src[2 * b:].float().flatten(1).sum(1), interp)',
-            'gradient_penalty(src[2 * b:].float().flatten(1).mean(1), interp)'),
+    'M20': ("StarGAN's step asks for SaGAN's penalty (the mean of the critic's patch map) instead of its sum", 'baselines.py',
+            "d_loss(D, x, fake, c, alpha, cfg.lambda_gp, gp_on='sum')", "d_loss(D, x, fake, c, alpha, cfg.lambda_gp)"),
+    'M21': ("d_loss's penalty on the patch map's sum (StarGAN's) differentiates its mean", 'losses.py',
+            'src_int.float().flatten(1).sum(1)', 'src_int.float().flatten(1).mean(1)'),
 }
 
 NOT_A_CATCH = ('tests/test_package.py',)     # the package's shape (README, wheel, layering), not its behaviour

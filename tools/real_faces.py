@@ -8,6 +8,7 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py evaluate OUT.json CHECKPOINT ...   # the full table of final models (see `evaluate`)
     python tools/real_faces.py measure OUT.json CHECKPOINT ...    # its measures against dots only (no identity, realism)
     python tools/real_faces.py ship NAME[@STEP] ...        # RUNS/NAME's last checkpoint (or snapshot) -> sagan_nb/weights/
+    python tools/real_faces.py colour NAME [NAME ...]      # add the colour share to snapshots judged before it existed
     python tools/real_faces.py best NAME [MINUTES]         # the best judged snapshot (within MINUTES of training)
     python tools/real_faces.py record EVAL.json ...        # evaluate's rows -> nbs/measured table + the models' records
     python tools/real_faces.py zoom OUT_DIR CHECKPOINT ... # 4x zoomed edits of paper-test faces (and mask+residual only)
@@ -106,19 +107,39 @@ def geo_judge():
     return MouthJudge(np.array(d['mean']), np.array(d['std']), {a: np.array(w) for a, w in d['weights'].items()}), d['accuracy']
 
 def speckle_reference():
-    """The speckle of real attribute differences: for each attribute, pairs of photos of one paper-test person that
-    differ in it (`attribute_pairs`), the speckle of (with − without); cached in RUNS."""
-    from sagan_nb.metrics import speckle, attribute_pairs, soft_window
+    """The speckle and colour share of real attribute differences: for each attribute, pairs of photos of one
+    paper-test person that differ in it (`attribute_pairs`), `speckle` and `colour_share` of (with − without), whole and
+    in the attribute's window; cached in RUNS."""
+    from sagan_nb.metrics import speckle, colour_share, attribute_pairs, soft_window
     from sagan_nb.celeba import attribute_region
     p = RUNS / f'speckle_ref{SIZE}.json'
-    if not p.exists():
-        te, out = faces('test'), {}
+    out = json.loads(p.read_text()) if p.exists() else {}
+    if not out or any('colour_win' not in v for v in out.values()):
+        te = faces('test')
         for a in ('Eyeglasses', 'Mouth_Slightly_Open', 'Smiling', 'No_Beard'):
             off, on = attribute_pairs(te, a)
-            d = to_float_all(te.images[on]) - to_float_all(te.images[off])
-            out[a] = dict(speckle=speckle(d), speckle_win=speckle(d, window=soft_window(attribute_region(a, SIZE))), pairs=len(on))
+            d, w = to_float_all(te.images[on]) - to_float_all(te.images[off]), soft_window(attribute_region(a, SIZE))
+            out[a] = dict(speckle=speckle(d), speckle_win=speckle(d, window=w), colour=colour_share(d),
+                          colour_win=colour_share(d, window=w), pairs=len(on))
         p.write_text(json.dumps(out))
-    return json.loads(p.read_text())
+    return out
+
+def colour(*names):
+    """Add `colour_win` (the residual's share off the grey axis in the attribute's window) to each judged snapshot row
+    of RUNS/NAME/judged_lp.jsonl that lacks it (rows judged before the measure existed), on the same 1,000 faces."""
+    from sagan_nb.metrics import colour_share, soft_window
+    from sagan_nb.celeba import attribute_region
+    te = faces('test'); n = min(JUDGE_N, len(te)); x = to_float_all(te.images[:n])
+    for name in names:
+        path = RUNS / name / 'judged_lp.jsonl'; rows = jsonl(path)
+        for r in rows:
+            if 'colour_win' in r: continue
+            G, cfg = snapshot(RUNS / name / f"G_{r['step']:05d}.pt")
+            t = 1 - te.attrs[:n, te.attr_index(cfg.attribute)].float()
+            with torch.no_grad(): y = torch.cat([G(x[i:i + 250], t[i:i + 250]).edited for i in range(0, n, 250)])
+            r['colour_win'] = colour_share(y - x, window=soft_window(attribute_region(cfg.attribute, SIZE)))
+            print(name, r['step'], round(r['colour_win'], 3), flush=True)
+        path.write_text(''.join(json.dumps(r) + '\n' for r in rows))
 
 GEO = ('Smiling', 'Mouth_Slightly_Open')
 
@@ -212,7 +233,7 @@ def evaluate(out, *checkpoints, n_id=400, n_real=2000):
         r = realism_test(to_float(te.images[b_idx[:n_real]]), y8[a_idx[:n_real]])
         row = dict(checkpoint=str(ck), method=cfg.method, attribute=cfg.attribute, judge_acc=acc[cfg.attribute],
                    judge_acc_lowpassed=acc[cfg.attribute + '_lowpassed'], speckle_real=ref[cfg.attribute]['speckle'],
-                   speckle_win_real=ref[cfg.attribute]['speckle_win'],
+                   speckle_win_real=ref[cfg.attribute]['speckle_win'], colour_win_real=ref[cfg.attribute]['colour_win'],
                    geo_judge_acc=geo_acc.get(cfg.attribute),
                    **{k: v for k, v in m.items() if isinstance(v, (int, float))},
                    id_dist=d.mean().item(), same_person=(d < emb.threshold).float().mean().item(), n_id=n_id, **r)
@@ -234,7 +255,8 @@ def measure(out, *checkpoints):
                              geometric=geo if cfg.attribute in GEO else None, geometric_n=len(te))
         row = dict(checkpoint=str(ck), method=cfg.method, attribute=cfg.attribute, judge_acc=acc[cfg.attribute],
                    judge_acc_lowpassed=acc[cfg.attribute + '_lowpassed'], speckle_real=ref[cfg.attribute]['speckle'],
-                   speckle_win_real=ref[cfg.attribute]['speckle_win'], geo_judge_acc=geo_acc.get(cfg.attribute),
+                   speckle_win_real=ref[cfg.attribute]['speckle_win'], colour_win_real=ref[cfg.attribute]['colour_win'],
+                   geo_judge_acc=geo_acc.get(cfg.attribute),
                    **{k: v for k, v in m.items() if isinstance(v, (int, float))})
         rows.append(row); print(json.dumps(row), flush=True)
     Path(out).write_text(json.dumps(rows, indent=1))
@@ -277,10 +299,12 @@ def best(name, max_minutes=None):
     rows = jsonl(RUNS / name / 'judged_lp.jsonl')
     ok = [r for r in rows if max_minutes is None or (r['minutes'] or 1e9) <= float(max_minutes)]
     attr = torch.load(RUNS / name / 'checkpoint.pt', weights_only=True)['config']['attribute']
-    ref = speckle_reference()[attr]['speckle_win']
+    ref = speckle_reference()[attr]
     from sagan_nb.metrics import snapshot_score
-    r = max(ok, key=lambda r: snapshot_score(r, ref))
-    print(RUNS / name / f"G_{r['step']:05d}.pt", json.dumps({k: r.get(k) for k in ('acc', 'acc_lp', 'speckle', 'speckle_win', 'geo_acc')}))
+    col = ref['colour_win'] if all('colour_win' in r for r in ok) else None       # `colour NAME` adds it to old rows
+    r = max(ok, key=lambda r: snapshot_score(r, ref['speckle_win'], colour_ref=col))
+    print(RUNS / name / f"G_{r['step']:05d}.pt", json.dumps({k: r.get(k) for k in ('acc', 'acc_lp', 'acc_lp_add', 'acc_lp_remove',
+          'speckle_win', 'colour_win', 'geo_acc')}), 'score', round(snapshot_score(r, ref['speckle_win'], colour_ref=col), 3))
 
 def misses(r: dict) -> list[str]:
     """The bars of issue 23 that an `evaluate` row misses (empty: it meets them all). StarGAN's change outside the box
@@ -293,6 +317,8 @@ def misses(r: dict) -> list[str]:
     if r['attribute'] in GEO and r.get('geo_acc', 0) < 0.7: out.append(f"geometric flip {r.get('geo_acc', 0):.2f} < 0.7")
     if r['speckle_win'] > 1.5 * r['speckle_win_real']:
         out.append(f"speckle {r['speckle_win'] / r['speckle_win_real']:.1f}x real differences' (bar 1.5x)")
+    if r.get('colour_win_real') and r['colour_win'] > 1.5 * r['colour_win_real']:
+        out.append(f"colour code: colour share {r['colour_win'] / r['colour_win_real']:.1f}x real differences' (1.5x)")
     if r.get('realism_acc', 1) > 0.9: out.append(f"realism test {r.get('realism_acc', float('nan')):.2f} > 0.9")
     if r.get('same_person', 0) < 0.9: out.append(f"same person {r.get('same_person', float('nan')):.2f} < 0.9")
     if r['mae_out'] > r['mae_in'] / 5: out.append(f"change outside {r['mae_out']:.4f} > 1/5 inside")
@@ -357,4 +383,4 @@ def zoom(out_dir, *checkpoints, n=6, first=0):
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
     dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, best=best, record=record,
-         zoom=zoom, measure=measure)[cmd](*args)
+         zoom=zoom, measure=measure, colour=colour)[cmd](*args)
