@@ -38,7 +38,7 @@ test: check-export nbtest pytest
 test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow" -q
 
-# Twenty plausible wrong SaGANs (and baselines), one at a time, to a copy of what git tracks: after the unmutated copy
+# Twenty-one plausible wrong SaGANs (and baselines), one at a time, to a copy of what git tracks: after the unmutated copy
 # passes the whole fast suite, each must fail a test of tests/test_paper.py that passed unmutated (not in `test`).
 mutate: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) tools/mutate.py

@@ -12,6 +12,7 @@ from torch import nn
 from .models import ResidualBlock, GenOutput, Discriminator, init_weights, with_attribute
 from .losses import critic_score, d_loss, attribute_bce
 from .config import TrainConfig, Method, register_method, get_method
+from .errors import ConfigError
 
 # %% auto 0
 __all__ = ['STARGAN', 'CYCLEGAN', 'GENERATED', 'RESGAN', 'TwoWay', 'TwoCritics', 'StarGANGenerator', 'stargan_d_step',
@@ -192,7 +193,7 @@ class ResGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 128, conv_dim: int = 64):
         super().__init__()
         n = int(math.log2(image_size)) - 2
-        if n < 1 or image_size != 2 ** (n + 2): raise ValueError(f"image_size {image_size} is not a power of 2 ≥ 8")
+        if n < 1 or image_size != 2 ** (n + 2): raise ConfigError(f"image_size {image_size} is not a power of 2 ≥ 8")
         self.convs, self.acts, cin = nn.ModuleList(), nn.ModuleList(), 3
         for i in range(n):
             d = conv_dim * 2 ** i

@@ -79,5 +79,5 @@ BUDGETS = {
 def get_budget(budget: str | Budget) -> Budget:
     "A `Budget` by name ('smoke', 'cpu', 'celeba-cpu', 'full') or as given."
     if isinstance(budget, Budget): return budget
-    if budget not in BUDGETS: raise KeyError(f"unknown budget {budget!r}; known: {', '.join(BUDGETS)}")
+    if budget not in BUDGETS: raise UnknownNameError(f"unknown budget {budget!r}; known: {', '.join(BUDGETS)}")
     return BUDGETS[budget]

@@ -14,6 +14,7 @@ import torch
 from .faces import (AnnotationError, ATTRIBUTES, CELEBA_CROP, center_crop_box, check_attributes,
     decode_images, FaceTensors, IMAGE_SIZE, MissingDataError, _cache_path, _cached, _files_digest, _need_dir,
     _need_file, _warn_corrupt)
+from .errors import BadInputError, BadTypeError
 try: import fcntl                     # advisory file locks (POSIX): one process decodes, the others wait
 except ImportError: fcntl = None      # elsewhere each process decodes on its own
 
@@ -167,7 +168,7 @@ def paper_identity_split(identities: np.ndarray, n_train: int | None = None) -> 
     identities = np.asarray(identities)
     ids, _ = rank_identities(identities)
     n_train = paper_n_train(len(ids)) if n_train is None else n_train
-    if not 0 < n_train <= len(ids): raise ValueError(f"n_train={n_train}, but there are {len(ids)} people")
+    if not 0 < n_train <= len(ids): raise BadInputError(f"n_train={n_train}, but there are {len(ids)} people")
     return np.isin(identities, ids[:n_train])
 
 # %% ../nbs/00a_celeba.ipynb 22
@@ -230,7 +231,7 @@ class CelebAIndex:
             if self.partition is None:
                 raise MissingDataError(f"split {name!r} needs the partition file: expected {self.root/PARTITION_FILE}")
             return self._take(self.partition == ('celeba_train', 'celeba_val', 'celeba_test').index(name))
-        raise ValueError(f"unknown split {name!r}; valid splits: {', '.join(SPLITS)}")
+        raise BadInputError(f"unknown split {name!r}; valid splits: {', '.join(SPLITS)}")
 
     def head(self, n: int | None) -> CelebAIndex:
         "The first `n` rows (all if None)."
@@ -324,7 +325,7 @@ def load_celeba(root: str | Path, split: str = 'train', attributes: str | Sequen
     ix = (index or read_celeba(root)).split(split)
     attributes = check_attributes(attributes, ix.attr_names)
     if limit is not None:
-        if limit < 0: raise ValueError(f"limit must be >= 0, got {limit}")
+        if limit < 0: raise BadInputError(f"limit must be >= 0, got {limit}")
         ix = ix.head(limit)
     if cache_dir is None and int(os.environ.get('WORLD_SIZE') or 1) > 1:
         cache_dir = default_cache_dir()
@@ -355,12 +356,12 @@ def _as_points(landmarks) -> tuple[np.ndarray, bool]:
     if landmarks is None: landmarks = CELEBA_MEAN_LANDMARKS
     if isinstance(landmarks, dict):
         missing = [n for n in LANDMARK_NAMES if n not in landmarks]
-        if missing: raise ValueError(f"landmarks lack {', '.join(missing)}; need {', '.join(LANDMARK_NAMES)}")
+        if missing: raise BadInputError(f"landmarks lack {', '.join(missing)}; need {', '.join(LANDMARK_NAMES)}")
         landmarks = [landmarks[n] for n in LANDMARK_NAMES]
     a = np.asarray(landmarks.cpu() if isinstance(landmarks, torch.Tensor) else landmarks, dtype=np.float64)
     if a.shape == (5, 2): return a[None], False
     if a.ndim == 3 and a.shape[1:] == (5, 2): return a, True
-    raise ValueError(f"landmarks must be [5,2] or [N,5,2] (x, y) of {', '.join(LANDMARK_NAMES)}, got {a.shape}")
+    raise BadInputError(f"landmarks must be [5,2] or [N,5,2] (x, y) of {', '.join(LANDMARK_NAMES)}, got {a.shape}")
 
 def landmarks_to_pixels(points, size: int = IMAGE_SIZE, crop: int | None = CELEBA_CROP, shift_y: int = 0,
                         image_size: tuple[int, int] = CELEBA_SIZE) -> np.ndarray:
@@ -391,9 +392,9 @@ REGION_ATTRIBUTES = ATTRIBUTES        # the attributes `attribute_region` has a 
 def attribute_region(attribute: str, size: int = IMAGE_SIZE, landmarks=None, crop: int | None = CELEBA_CROP,
                      shift_y: int = 0, image_size: tuple[int, int] = CELEBA_SIZE) -> torch.Tensor:
     "Bool [size,size] (or [N,size,size] for per-image landmarks [N,5,2]) region of `attribute`, framed as the loader frames."
-    if not isinstance(attribute, str): raise TypeError(f"attribute must be a name, got {attribute!r}")
+    if not isinstance(attribute, str): raise BadTypeError(f"attribute must be a name, got {attribute!r}")
     check_attributes(attribute, REGION_ATTRIBUTES)
-    if size < 1: raise ValueError(f"size must be >= 1, got {size}")
+    if size < 1: raise BadInputError(f"size must be >= 1, got {size}")
     pts, per_image = _as_points(landmarks)
     b = _box(attribute, pts)
     u0, v0 = landmarks_to_pixels(b[:, :2], size, crop, shift_y, image_size).T

@@ -17,7 +17,7 @@ from .budgets import BUDGETS, get_budget
 from .experiments import FIGURES, parse_checkpoints, run_figures
 from .config import (TrainConfig, config_from, load_checkpoint, export_generator, METHODS, get_method,
                              method_config)
-from .train import Trainer
+from .train import Run, Trainer
 from .devices import resolve_device
 from .edit import Editor, checkpoint_file, edit_value, edit_plan, edit_strength
 from .photos import edit_photo
@@ -42,8 +42,8 @@ _HELP = dict(
     amp="precision: 'auto' (bf16 on a GPU with bf16 units, fp32 on a CPU), 'bf16', 'fp32' ('off' = fp32); --amp alone means bf16",
     channels_last="channels-last memory format: 'on', 'off', 'auto' (off: see devices.memory_format)",
     compile="torch.compile the networks", flip="random horizontal flips", seed="training seed",
-    log_every="iterations between loss logs", sample_every="iterations between sample grids (OUT/samples/)",
-    ckpt_every="iterations between checkpoints (OUT/checkpoint.pt)")
+    log_every="iterations between loss logs", sample_every=f"iterations between sample grids (OUT/{Run.SAMPLES}/)",
+    ckpt_every=f"iterations between checkpoints (OUT/{Run.CHECKPOINT})")
 
 # %% ../nbs/11_cli.ipynb 7
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -141,7 +141,8 @@ def _train_parser(sub) -> None:
     "The `train` subcommand."
     t = sub.add_parser('train', help="train a SaGAN (or a baseline: --method) for one attribute",
                        description="Train a SaGAN (or, with --method, StarGAN, CycleGAN or ResGAN) for one attribute; under torchrun each process takes its share "
-                                   "of every batch. Writes OUT/checkpoint.pt, OUT/log.json and OUT/samples/.")
+                                   f"of every batch. Writes OUT/{Run.CHECKPOINT}, OUT/{Run.LOG}, OUT/{Run.DATA} (the data options) "
+                                   f"and OUT/{Run.SAMPLES}/.")
     t.add_argument('--data-root', type=Path, help="folder holding celeba/ (CelebA's official layout), for the paper's "
                    "identity-split training faces [default: the synthetic faces of sagan_nb.synth]")
     t.add_argument('--recipe', choices=tuple(BUDGETS), help="start from a figure budget's configuration for this method "
@@ -151,8 +152,9 @@ def _train_parser(sub) -> None:
     t.add_argument('--n-synth', type=int, help="without --data-root: number of synthetic faces [default: 2000]")
     t.add_argument('--data-seed', type=int, help="without --data-root: seed of the synthetic faces [default: 0]")
     t.add_argument('--out', type=Path, help="run folder [default: runs/<attribute>]")
-    t.add_argument('--resume', action='store_true', help="continue the run in --out from its checkpoint")
-    t.add_argument('--force', action='store_true', help="start afresh even if --out holds a checkpoint (overwrites it)")
+    t.add_argument('--resume', action='store_true', help="continue the run in --out from its checkpoint, on its data")
+    t.add_argument('--force', action='store_true', help="start afresh even if --out holds a checkpoint (its checkpoint, "
+                   "log and data record are deleted when training starts)")
     t.add_argument('--quiet', action='store_true', help="no progress bar")
     _add_config_options(t)
     t.set_defaults(func=cmd_train)
@@ -160,55 +162,47 @@ def _train_parser(sub) -> None:
 COMMANDS['train'] = _train_parser
 
 # %% ../nbs/11_cli.ipynb 19
+_DATA_OPTS = dict(data_root=None, limit=None, cache_dir=None, n_synth=None, data_seed=0)   # the data record's defaults
+
+def _train_config(args, over: dict, ck: dict | None) -> TrainConfig:
+    "The run's configuration: a continued run's own (`ck`'s), a `--recipe`'s or its method's paper's, the options over it."
+    method = over.get('method', 'sagan')
+    if ck is not None: base = config_from(ck)
+    elif args.recipe is not None: base = get_budget(args.recipe).config(method, over.get('attribute', TrainConfig.attribute))
+    else: return method_config(method, **over)
+    if 'hparams' in over: over = {**over, 'hparams': {**base.hparams, **over['hparams']}}    # the hparams merged
+    return replace(base, **over)
+
 def cmd_train(args) -> int:
     _absolute(args, 'data_root', 'cache_dir', 'out'); _at_least_1(args, 'limit', 'n_synth')
     over = _config_overrides(args)
     if 'attribute' in over: check_attributes(over['attribute'], CELEBA_ATTRIBUTES)
-    method = over.get('method', 'sagan')
-    name = over.get('attribute', TrainConfig.attribute).lower()
-    out = args.out or Path('runs') / (name if method == 'sagan' else f'{method}-{name}')
-    ckpt, meta = out / 'checkpoint.pt', out / 'data.json'
-    data_opts = dict(data_root=None, limit=None, cache_dir=None, n_synth=None, data_seed=0)
-    if args.resume:
-        if not ckpt.is_file(): raise UsageError(f"nothing to resume: no checkpoint at {ckpt}")
-        saved = config_from(load_checkpoint(ckpt))
-        if args.recipe is not None: raise UsageError("--recipe starts a run; --resume continues one with its own configuration")
-        if 'hparams' in over: over['hparams'] = {**saved.hparams, **over['hparams']}
-        cfg = replace(saved, **over)
-        if meta.is_file(): data_opts.update(json.loads(meta.read_text()))
-    else:
-        if ckpt.exists() and not args.force:
-            raise UsageError(f"{ckpt} exists: add --resume to continue that run, --force to start it afresh, "
-                             f"or choose another --out")
-        if args.recipe is None: cfg = method_config(method, **over)
-        else:                                                              # the budget's configuration, then the options
-            base = get_budget(args.recipe).config(method, over.get('attribute', TrainConfig.attribute))
-            if 'hparams' in over: over['hparams'] = {**base.hparams, **over['hparams']}
-            cfg = replace(base, **over)
-    for k in data_opts:
-        v = getattr(args, k)
-        if v is not None: data_opts[k] = str(v) if isinstance(v, Path) else v
+    method, name = over.get('method', 'sagan'), over.get('attribute', TrainConfig.attribute).lower()
+    run = Run(args.out or Path('runs') / (name if method == 'sagan' else f'{method}-{name}'))
+    if args.resume and args.recipe is not None:
+        raise UsageError("--recipe starts a run; --resume continues one with its own configuration")
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in ((k, getattr(args, k)) for k in _DATA_OPTS)}
+    ck = run.open(resume=args.resume, force=args.force, data=given, defaults=_DATA_OPTS)   # the run folder's policy
+    cfg, data = _train_config(args, over, ck), run.record
     get_method(cfg.method).hp(cfg); resolve_device(cfg.device)              # refused before any data is read
-    if data_opts['data_root'] is None and cfg.attribute not in ATTRIBUTES:
+    if data['data_root'] is None and cfg.attribute not in ATTRIBUTES:
         raise UnknownAttributeError(f"the synthetic faces have only {', '.join(ATTRIBUTES)}; {cfg.attribute!r} needs "
                                     f"--data-root (CelebA)")
-    if args.force and _rank() == 0:                                         # afresh: the old run goes first, so a run
-        for f in (ckpt, out / 'log.json'): f.unlink(missing_ok=True)          # killed now cannot be resumed on new data
-    if data_opts['data_root'] is None:
-        faces = load_faces(None, 'train', size=cfg.image_size, n=data_opts['n_synth'], seed=data_opts['data_seed'])
+    if data['data_root'] is None:
+        faces = load_faces(None, 'train', size=cfg.image_size, n=data['n_synth'], seed=data['data_seed'])
     else:
-        faces = load_faces(data_opts['data_root'], 'train', size=cfg.image_size, n=data_opts['limit'],
-                           cache_dir=data_opts['cache_dir'], progress=_rank() == 0 and not args.quiet)
-    _say(f"{'resuming' if args.resume else 'training'} {get_method(cfg.method).title} {cfg.attribute} on {faces} -> {out}")
-    trainer = Trainer(cfg, faces, out_dir=out, resume=ckpt if args.resume else None, progress=not args.quiet)
-    if _rank() == 0: write_text_atomic(meta, json.dumps(data_opts))
-    if trainer.step >= cfg.steps: _say(f"{ckpt} is already at iteration {trainer.step} (--steps {cfg.steps}): nothing to do")
-    else:
-        t0, s0 = time.time(), trainer.step
-        trainer.fit()
-        _say(f"trained {cfg.attribute}: iterations {s0} -> {trainer.step} in {time.time() - t0:.0f} s; wrote {ckpt}, "
-             f"{out / 'log.json'}" + (f", {out / 'samples'}/" if (out / 'samples').exists() else ''))
-    if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
+        faces = load_faces(data['data_root'], 'train', size=cfg.image_size, n=data['limit'],
+                           cache_dir=data['cache_dir'], progress=_rank() == 0 and not args.quiet)
+    _say(f"{'training' if ck is None else 'resuming'} {get_method(cfg.method).title} {cfg.attribute} on {faces} -> {run.path}")
+    with Trainer(cfg, faces, out_dir=run, resume=ck, progress=not args.quiet) as trainer:   # leaves the group it joined
+        del ck                                                              # its weights are the trainer's now
+        if trainer.step >= cfg.steps:
+            _say(f"{run.checkpoint} is already at iteration {trainer.step} (--steps {cfg.steps}): nothing to do")
+        else:
+            t0, s0 = time.time(), trainer.step
+            trainer.fit()
+            _say(f"trained {cfg.attribute}: iterations {s0} -> {trainer.step} in {time.time() - t0:.0f} s; wrote "
+                 f"{run.checkpoint}, {run.log}" + (f", {run.samples}/" if run.samples.exists() else ''))
     return 0
 
 # %% ../nbs/11_cli.ipynb 26

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 from .faces import CELEBA_ATTRIBUTES, check_attributes, save_atomic
-from .errors import ConfigMismatchError, ConfigError, CheckpointError, DeviceError, NonFiniteLossError
+from .errors import ConfigMismatchError, ConfigError, CheckpointError, DeviceError, MissingDataError, NonFiniteLossError
 
 # %% auto 0
 __all__ = ['PRECISIONS', 'LEGACY_PRECISIONS', 'ARCH_KEYS', 'METHODS', 'CKPT_FORMAT', 'check_fields', 'TrainConfig', 'Method',
@@ -166,7 +166,7 @@ CKPT_FORMAT = 'sagan_nb/1'
 def load_checkpoint(path) -> dict:
     "Load a sagan_nb checkpoint safely (weights_only); clear errors for a missing or foreign file."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
+    if not path.exists(): raise MissingDataError(f"no checkpoint at {path}")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable sagan_nb checkpoint ({type(e).__name__}: {e})") from None

@@ -18,6 +18,7 @@ from .faces import (patch, ATTRIBUTES, CELEBA_ATTRIBUTES, IMAGE_SIZE, FaceTensor
 from .images import to_rgb, read_image, to_model, paste_back
 from .models import GenOutput
 from .config import TrainConfig, load_generator
+from .train import Run
 from .devices import resolve_device, resolve_precision
 from .pretrained import pretrained_path, shipped
 _all_ = ['BadValueError', 'BadStrengthError', 'DuplicateAttributeError', 'ModelSizeError']   # `from sagan_nb.edit import BadValueError`: from `00_errors`
@@ -153,11 +154,12 @@ def fp32_output(o: GenOutput, x: torch.Tensor) -> GenOutput:
 
 # %% ../nbs/05_edit.ipynb 23
 def checkpoint_file(path) -> Path:
-    "The checkpoint file `path`, or `path/checkpoint.pt` for a run folder; a clear error when there is none."
+    "The checkpoint file `path`, or a run folder's (`Run.checkpoint`); a clear error when there is none."
     path = Path(path).expanduser()
     if path.is_dir():
-        if (path/'checkpoint.pt').is_file(): return path/'checkpoint.pt'
-        raise MissingDataError(f"no checkpoint in the folder {path} (expected {path/'checkpoint.pt'})")
+        run = Run(path)
+        if run.exists(): return run.checkpoint
+        raise MissingDataError(f"no checkpoint in the folder {path} (expected {run.checkpoint})")
     if not path.is_file(): raise MissingDataError(f"checkpoint not found: {path}")
     return path
 

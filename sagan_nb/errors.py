@@ -8,9 +8,9 @@ from __future__ import annotations
 # %% auto 0
 __all__ = ['DataError', 'MissingDataError', 'AnnotationError', 'CorruptImageError', 'CorruptImageWarning', 'UnknownNameError',
            'UnknownAttributeError', 'BadInputError', 'BadTypeError', 'BadValueError', 'BadStrengthError',
-           'DuplicateAttributeError', 'ModelSizeError', 'OutputError', 'ConfigError', 'ConfigMismatchError',
-           'CheckpointError', 'DeviceError', 'NonFiniteLossError', 'PretrainedError', 'ExperimentalModelWarning',
-           'MissingExtraError', 'UsageError']
+           'DuplicateAttributeError', 'ModelSizeError', 'OutputError', 'RunExistsError', 'ConfigError',
+           'ConfigMismatchError', 'CheckpointError', 'DeviceError', 'NonFiniteLossError', 'PretrainedError',
+           'ExperimentalModelWarning', 'MissingExtraError', 'UsageError']
 
 # %% ../nbs/00_errors.ipynb 5
 class DataError(Exception):
@@ -42,7 +42,8 @@ class BadInputError(DataError, ValueError):
      "pictures, a tensor of the wrong shape, `batch_size=0`")
 
 class BadTypeError(DataError, TypeError):
-    "an argument of a type the API does not take: a float mask where a bool one is asked for"
+    ("an argument of a type the API does not take: a float mask where a bool one is asked for, an attribute that is "
+     "not a name, a face net without `embed`")
 
 class BadValueError(BadInputError):
     "in an edit: a target value that is not 1 (add the attribute) or 0 (remove it)"
@@ -60,6 +61,10 @@ class OutputError(DataError, OSError):
     ("an output that cannot be written: its folder is a file or read-only, or an extension that is not an image "
      "format (or has no alpha channel for a photo with one); nothing was written")
 
+class RunExistsError(OutputError, FileExistsError):
+    ("a run folder that already holds a checkpoint, and neither resume nor force was asked for (`sagan_nb train` "
+     "without `--resume` or `--force`): nothing was deleted or written")
+
 # %% ../nbs/00_errors.ipynb 13
 class ConfigError(ValueError):
     ("a `TrainConfig` field or a method's hparam of the wrong type or out of range (`log_every=0`, `steps=-5`, "
@@ -76,7 +81,7 @@ class DeviceError(ValueError):
     "not a device name (`tpu`), or a device that is not here (`cuda` without a GPU)"
 
 class NonFiniteLossError(FloatingPointError):
-    "a loss became NaN or infinite: the run stops, the last checkpoint stays"
+    "a loss became NaN or infinite (a GAN's or the face net's): the run stops, the last checkpoint stays"
 
 # %% ../nbs/00_errors.ipynb 15
 class PretrainedError(DataError, LookupError):
@@ -90,5 +95,5 @@ class MissingExtraError(ImportError):
      "the identity judge: `pip install 'sagan_nb[faces]'`)")
 
 class UsageError(Exception):
-    ("a command-line combination that cannot work (`--resume` with nothing to resume, a `--checkpoint` of another "
+    ("a command-line combination that cannot work (`--recipe` with `--resume`, a `--checkpoint` of another "
      "attribute)")

@@ -16,7 +16,7 @@ from .faces import patch, tqdm, ATTRIBUTES, FaceTensors, to_float, check_attribu
 from .synth import load_faces, shifted_faces
 from .models import GenOutput
 from .config import TrainConfig, load_checkpoint, load_generator, check_config, METHODS
-from .train import Trainer
+from .train import Run, Trainer
 from .devices import resolve_device
 from .budgets import METHOD_TITLES, Budget, get_budget
 from .pretrained import pretrained_path, shipped
@@ -44,20 +44,22 @@ def _cost(cfg: TrainConfig) -> float:
     return cfg.steps * (cfg.n_critic + METHODS[cfg.method].g_cost)
 
 # %% ../nbs/10_experiments.ipynb 7
-def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1) -> tuple[str, float]:
-    """Worker: train one run to `cfg.steps` (resuming a shorter one) and return (run_dir, seconds); its events go to its
-    log.json, and its wall seconds in all (over every resume) to its `TIME_FILE`."""
+def _train_job(cfg: TrainConfig, data_path: str, run_dir: str, threads: int = 1, resume: bool | str = 'auto',
+               force: bool = False) -> tuple[str, float]:
+    """Worker: train the run in `run_dir` to `cfg.steps` and return (run_dir, seconds). The folder's policy is
+    `Run.open`'s: by default ('auto') a shorter run resumes and an empty folder starts one; `force` starts afresh. Its
+    events go to its log, its wall seconds in all (over every resume) to its `TIME_FILE`."""
     if threads: torch.set_num_threads(threads)
-    t0, run_dir = time.time(), Path(run_dir)
-    ck = run_dir / 'checkpoint.pt'
-    before = train_time(run_dir)['seconds'] if ck.exists() else 0.0
-    t = Trainer(cfg, FaceTensors.load(data_path), out_dir=run_dir, resume=ck if ck.exists() else None, progress=False)
-    with warnings.catch_warnings():
+    t0, run = time.time(), Run(run_dir)
+    ck = run.open(resume=resume, force=force)
+    before = train_time(run.path)['seconds'] if ck is not None else 0.0
+    with Trainer(cfg, FaceTensors.load(data_path), out_dir=run, resume=ck, progress=False) as t, warnings.catch_warnings():
+        del ck                                              # its weights are the trainer's now
         warnings.simplefilter('ignore')                     # the mask alarm is kept in t.events
         t.fit()
     s = time.time() - t0
-    write_text_atomic(run_dir / TIME_FILE, json.dumps({'steps': t.step, 'seconds': before + s}))
-    return str(run_dir), s
+    write_text_atomic(run.path / TIME_FILE, json.dumps({'steps': t.step, 'seconds': before + s}))
+    return str(run.path), s
 
 TIME_FILE = 'train_time.json'
 
@@ -70,7 +72,7 @@ def train_time(run_dir) -> dict:
 def train_models(jobs: dict, data: FaceTensors, work_dir, workers: int = 2, progress: bool = True) -> dict:
     "Train every `{name: TrainConfig}` of `jobs` not yet done under `work_dir/runs/<name>`; returns {name: seconds}."
     work_dir = Path(work_dir); (work_dir / 'runs').mkdir(parents=True, exist_ok=True)
-    todo = {k: c for k, c in jobs.items() if (_ckpt_steps(work_dir / 'runs' / k / 'checkpoint.pt', c) or 0) < c.steps}
+    todo = {k: c for k, c in jobs.items() if (_ckpt_steps(Run(work_dir / 'runs' / k).checkpoint, c) or 0) < c.steps}
     todo = dict(sorted(todo.items(), key=lambda kv: -_cost(kv[1])))     # longest first: the pool ends together
     if not todo: return {}
     data_path = data.save(work_dir / f'train-{data.size}px-{len(data)}.pt')
@@ -161,7 +163,7 @@ def generator(self: Study, method: str, attribute: str) -> nn.Module:
         path = self.checkpoints.get((method, attribute))
         if path is None:
             self.train([method], [attribute])
-            path = self.run_dir(method, attribute) / 'checkpoint.pt'
+            path = Run(self.run_dir(method, attribute)).checkpoint
         G, cfg = load_generator(path, device=self.device)
         if cfg.method != method or cfg.attribute != attribute:
             raise ConfigMismatchError(f"checkpoint {path} is {cfg.method}/{cfg.attribute}, given for {method}/{attribute}")
@@ -320,9 +322,9 @@ def figures_dir() -> Path:
 
 # %% ../nbs/10_experiments.ipynb 36
 def training_notes(runs_dir) -> list[str]:
-    "Markdown lines listing what the trainers reported (warm-ups, mask alarms) in each run's log.json under `runs_dir`."
+    "Markdown lines listing what the trainers reported (warm-ups, mask alarms) in each run's log (`Run.log`) under `runs_dir`."
     notes = []
-    for log in sorted(Path(runs_dir).glob('*/log.json')):
+    for log in sorted(Path(runs_dir).glob(f'*/{Run.LOG}')):
         try: events = json.loads(log.read_text()).get('events', [])
         except (OSError, ValueError) as e: events = [f"log unreadable: {type(e).__name__}: {e}"]
         notes += [f"- `{log.parent.name}`: {e}" for e in events]

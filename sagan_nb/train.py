@@ -13,9 +13,10 @@ from .faces import FaceTensors, patch, tqdm, to_float, save_atomic, write_text_a
 from .config import (check_config, CKPT_FORMAT, ConfigError, ConfigMismatchError, get_method, load_checkpoint,
                              NonFiniteLossError, TrainConfig)
 from .devices import cuda_settings, distributed_backend, memory_format, resolve_device, resolve_precision
+from .errors import BadInputError, MissingDataError, RunExistsError
 
 # %% auto 0
-__all__ = ['setup_distributed', 'keep_freed_memory', 'Trainer', 'plot_history']
+__all__ = ['setup_distributed', 'keep_freed_memory', 'Run', 'Trainer', 'plot_history']
 
 # %% ../nbs/04_train.ipynb 6
 def setup_distributed(device) -> tuple[int, int]:
@@ -43,16 +44,84 @@ def keep_freed_memory() -> bool:
     _HEAP_KEPT = bool(libc.mallopt(M_MMAP_MAX, 0)) & bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     return _HEAP_KEPT
 
+# %% ../nbs/04_train.ipynb 12
+class Run:
+    "A run folder: the names of its files, the one policy for training in it (`open`), its data record."
+    CHECKPOINT, LOG, DATA, SAMPLES = 'checkpoint.pt', 'log.json', 'data.json', 'samples'
+    PLACES = ('cache_dir', 'data_root')          # data record entries that say where the faces are, not which
+    def __init__(self, path):
+        self.path = Path(path)
+        self.record: dict | None = None              # the data record `begin` writes (set by `open`)
+        self._restart = False                        # a forced new run over an old one: `begin` deletes the old
+    def __repr__(self) -> str: return f"Run('{self.path}')"
+    checkpoint = property(lambda self: self.path / self.CHECKPOINT)
+    log = property(lambda self: self.path / self.LOG)
+    data_file = property(lambda self: self.path / self.DATA)
+    samples = property(lambda self: self.path / self.SAMPLES)
+    def sample(self, step: int) -> Path: return self.samples / f'step_{step:07d}.png'
+    def exists(self) -> bool: return self.checkpoint.is_file()
+
+    def open(self, resume: bool | str = False, force: bool = False, data: dict | None = None,
+             defaults: dict | None = None) -> dict | None:
+        """How training starts here (the table above): the checkpoint to continue from, read once, or None for a new
+        run. Refusals are named; nothing is deleted or written (`begin` does that)."""
+        if not (isinstance(resume, bool) or resume == 'auto'):
+            raise BadInputError(f"resume must be True, False or 'auto', got {resume!r}")
+        if force and resume is True:
+            raise BadInputError("resume and force exclude each other: resume continues the run, force starts it afresh")
+        there = self.exists()
+        if resume is True or (resume == 'auto' and there and not force):
+            if not there: raise MissingDataError(f"nothing to resume: no checkpoint at {self.checkpoint}")
+            ck = load_checkpoint(self.checkpoint)
+            self.record = self._same_data(self.recorded(), data, defaults)
+            return ck
+        if there and not force:
+            raise RunExistsError(f"{self.checkpoint} exists: resume to continue that run (--resume), force to start "
+                                 f"it afresh (--force, which deletes it), or choose another folder (--out)")
+        self._restart = there
+        self.record = self._same_data({}, data, defaults)
+        return None
+
 # %% ../nbs/04_train.ipynb 13
+@patch
+def recorded(self: Run) -> dict:
+    "The data record on disk ({} if none)."
+    return json.loads(self.data_file.read_text()) if self.data_file.is_file() else {}
+
+@patch
+def _same_data(self: Run, rec: dict, data: dict | None, defaults: dict | None) -> dict | None:
+    "The data record: `rec`, then `data`'s given values (each must not contradict `rec`), then `defaults`; None if no data is described."
+    if data is None and defaults is None: return None
+    given = {k: v for k, v in (data or {}).items() if v is not None}
+    bad = [f"{k} {rec[k]!r}, not {v!r}" for k, v in given.items()
+           if k in rec and rec[k] != v and not (k in self.PLACES and rec[k] is not None)]
+    if bad: raise ConfigMismatchError(f"{self.path} was trained on other data ({'; '.join(bad)}): continue it on its own "
+                                      f"data, or start it afresh (--force)")
+    return {**(defaults or {}), **rec, **given}
+
+@patch
+def begin(self: Run, rank: int = 0) -> None:
+    "Training starts (the `Trainer` calls this once it is made): a forced run's old files go, the data record is written. Process 0 only."
+    if rank: return
+    if self._restart:                                        # samples are overwritten as the new run reaches them
+        for f in (self.checkpoint, self.log, self.data_file): f.unlink(missing_ok=True)
+        self._restart = False
+    if self.record is not None: write_text_atomic(self.data_file, json.dumps(self.record))
+
+# %% ../nbs/04_train.ipynb 17
 class Trainer:
-    "Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()`/`resume=` checkpoint."
+    """Training of `cfg.method` (SaGAN by default) for one attribute on a `FaceTensors`: `fit()` runs, `save()` checkpoints
+    into `out_dir` (a folder or a `Run`), `resume=` continues from a checkpoint (a file, or one `Run.open` has read)."""
     def __init__(self, cfg: TrainConfig, data: FaceTensors, out_dir=None, resume=None, progress: bool = True):
-        self.cfg, self.out_dir, self.progress = cfg, (Path(out_dir) if out_dir else None), progress
+        self.run = out_dir if isinstance(out_dir, Run) else Run(out_dir) if out_dir else None
+        self.cfg, self.out_dir, self.progress = cfg, (self.run.path if self.run else None), progress
         self.method = get_method(cfg.method); self.method.hp(cfg)          # unknown method or hparams: refused here
         self.log_keys = self.method.log_keys
         self.device = resolve_device(cfg.device)
         if self.device.type == 'cuda' and self.device.index is None: self.device = resolve_device('auto')  # its own GPU
+        had_group = dist.is_initialized()
         self.rank, self.world = setup_distributed(self.device)
+        self._own_group = not had_group and dist.is_initialized()   # this trainer made the process group: `close` leaves it
         if cfg.batch_size % self.world: raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by {self.world} processes")
         if data.size != cfg.image_size:
             raise ConfigError(f"data is {data.size}×{data.size} but config.image_size is {cfg.image_size}")
@@ -81,7 +150,8 @@ class Trainer:
         self._warmed = False                                     # the method's warm-up ran (it runs once, at step 0)
         self._pending = []
         self.sample_idx = torch.arange(min(8, self.n))
-        if resume is not None: self.load_state(load_checkpoint(resume), str(resume))
+        if isinstance(resume, dict): self.load_state(resume, str(self.run.checkpoint if self.run else 'checkpoint'))
+        elif resume is not None: self.load_state(load_checkpoint(resume), str(resume))
         # wrapped views used for the forward passes (DDP / compile); the raw modules own the weights
         self.G_run, self.D_run = self.G, self.D
         if dist.is_initialized():                                # under torchrun, even with one process
@@ -90,8 +160,9 @@ class Trainer:
             self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         # D stays eager: the gradient penalty differentiates through D twice, which torch.compile cannot do
         if cfg.compile: self.G_run = torch.compile(self.G_run)
+        if self.run: self.run.begin(self.rank)                   # a forced run's old files go; the data record is written
 
-# %% ../nbs/04_train.ipynb 15
+# %% ../nbs/04_train.ipynb 19
 @patch
 def _draw(self: Trainer, k: int) -> torch.Tensor:
     "Next `k` indices of the epoch-wise permutation (a new permutation at each epoch's end)."
@@ -125,7 +196,7 @@ def _upload(self: Trainer, idx: torch.Tensor, flip: torch.Tensor, alpha: torch.T
     packed = packed.to(self.device, non_blocking=True)
     return packed[0], packed[1].bool(), packed[2].int().view(torch.float32)
 
-# %% ../nbs/04_train.ipynb 17
+# %% ../nbs/04_train.ipynb 21
 @patch
 def autocast(self: Trainer):
     "The run's precision as a context: bf16 autocast when it resolved to 'bf16', else nothing."
@@ -158,7 +229,7 @@ def train_step(self: Trainer) -> dict[str, torch.Tensor]:
     self._pending.append((row, dist.all_reduce(row, async_op=True) if self.world > 1 else None))
     return terms
 
-# %% ../nbs/04_train.ipynb 19
+# %% ../nbs/04_train.ipynb 23
 @patch
 def _flush(self: Trainer) -> dict[str, float]:
     """Move the pending per-step terms to the history (one device sync), refusing NaNs loudly. No collective: under DDP
@@ -192,7 +263,7 @@ def _check_mask(self: Trainer, rows: torch.Tensor, warmup: int = 100) -> None:
     if not self.events or not self.events[-1].split(': ', 1)[-1].startswith(msg.split(': ', 1)[1][:35]):
         self.events.append(msg); warnings.warn(msg)
 
-# %% ../nbs/04_train.ipynb 21
+# %% ../nbs/04_train.ipynb 25
 @patch
 def state(self: Trainer) -> dict:
     return {'format': CKPT_FORMAT, 'config': asdict(self.cfg), 'step': self.step, 'epoch': self.epoch,
@@ -215,21 +286,20 @@ def load_state(self: Trainer, ck: dict, name: str = 'checkpoint') -> None:
 
 @patch
 def last_checkpoint(self: Trainer) -> Path | None:
-    p = self.out_dir / 'checkpoint.pt' if self.out_dir else None
-    return p if p is not None and p.exists() else None
+    return self.run.checkpoint if self.run and self.run.exists() else None
 
 @patch
 def save(self: Trainer, path=None) -> Path | None:
     """Write the checkpoint atomically (process 0 only; under DDP process 0 may call it alone: it waits for no other).
     NaNs are refused before anything is written."""
     self._flush()
-    path = Path(path) if path else (self.out_dir / 'checkpoint.pt' if self.out_dir else None)
+    path = Path(path) if path else (self.run.checkpoint if self.run else None)
     if path is None or self.rank: return None
     save_atomic(self.state(), path)
-    if self.out_dir: write_text_atomic(self.out_dir / 'log.json', json.dumps({'history': self.history, 'events': self.events}))
+    if self.run: write_text_atomic(self.run.log, json.dumps({'history': self.history, 'events': self.events}))
     return path
 
-# %% ../nbs/04_train.ipynb 23
+# %% ../nbs/04_train.ipynb 27
 @patch
 @torch.no_grad()
 def samples(self: Trainer, idx=None) -> torch.Tensor:
@@ -246,13 +316,13 @@ def samples(self: Trainer, idx=None) -> torch.Tensor:
 
 @patch
 def save_samples(self: Trainer) -> Path | None:
-    if self.rank or not self.out_dir: return None
+    if self.rank or not self.run: return None
     from torchvision.utils import save_image
-    p = self.out_dir / 'samples' / f'step_{self.step:07d}.png'
+    p = self.run.sample(self.step)
     with atomic_path(p) as tmp: save_image(self.samples(), tmp, nrow=4, padding=1)
     return p
 
-# %% ../nbs/04_train.ipynb 25
+# %% ../nbs/04_train.ipynb 29
 @patch
 def fit(self: Trainer, steps: int | None = None) -> dict:
     "Train until `steps` iterations in all (default `cfg.steps`); checkpoint, sample and log on the way."
@@ -274,15 +344,28 @@ def fit(self: Trainer, steps: int | None = None) -> dict:
     self._flush()
     return self.history
 
-# %% ../nbs/04_train.ipynb 39
+# %% ../nbs/04_train.ipynb 31
+@patch
+def close(self: Trainer) -> None:
+    "Leave the process group if this trainer made it (under torchrun); a group its caller made stays."
+    if self._own_group and dist.is_initialized(): dist.destroy_process_group()
+    self._own_group = False
+
+@patch
+def __enter__(self: Trainer) -> Trainer: return self
+
+@patch
+def __exit__(self: Trainer, *exc) -> None: self.close()
+
+# %% ../nbs/04_train.ipynb 47
 def plot_history(h, smooth: int = 10, method: str | None = None):
     """The curves of a run, a panel per group of its method's `plot_groups`: `h` is a Trainer, a history dict (of
-    `method`, SaGAN by default) or a run folder (log.json; the method from its checkpoint)."""
+    `method`, SaGAN by default) or a run folder (a `Run` or its path: its log; the method from its checkpoint)."""
     import matplotlib.pyplot as plt
     if isinstance(h, Trainer): method, h = method or h.cfg.method, h.history
-    elif isinstance(h, (str, Path)):
-        d = Path(h); h = json.loads((d / 'log.json').read_text())['history']
-        if method is None and (d / 'checkpoint.pt').exists(): method = load_checkpoint(d / 'checkpoint.pt')['config'].get('method')
+    elif isinstance(h, (str, Path, Run)):
+        run = h if isinstance(h, Run) else Run(h); h = json.loads(run.log.read_text())['history']
+        if method is None and run.exists(): method = load_checkpoint(run.checkpoint)['config'].get('method')
     def sm(v):
         v = torch.tensor(v, dtype=torch.float64); k = max(1, min(smooth, len(v)))
         return torch.nn.functional.avg_pool1d(v[None, None], k, 1).flatten() if len(v) else v

@@ -16,6 +16,7 @@ from .lfw import LFWPairFaces, LFWPairs
 from .synth import face_attrs, parse_synth_name
 from .render import FaceParams, face_params, render_faces
 from .devices import resolve_device, resolve_precision
+from .errors import BadInputError, BadTypeError, NonFiniteLossError, UnknownNameError
 
 # %% auto 0
 __all__ = ['PHOTO_FIELDS', 'IDENTITY_FIELDS', 'SHOT_SEED', 'MAX_SHOTS', 'EditFn', 'FARS', 'person_params', 'person_name',
@@ -36,7 +37,7 @@ def _shot_draw(seed: int, person: int, shot: int) -> tuple[int, int]:
 
 def person_params(seed: int, person: int, shot: int) -> FaceParams:
     "The face of shot `shot` of person `person`: the person's fields from `face_params(seed, person)`, the photo's from its own draw."
-    if not 0 <= shot < MAX_SHOTS: raise ValueError(f"shot must be in 0..{MAX_SHOTS - 1}, got {shot}")
+    if not 0 <= shot < MAX_SHOTS: raise BadInputError(f"shot must be in 0..{MAX_SHOTS - 1}, got {shot}")
     photo = face_params(*_shot_draw(seed, person, shot))
     return dataclasses.replace(face_params(seed, person), **{f: getattr(photo, f) for f in PHOTO_FIELDS})
 
@@ -48,13 +49,13 @@ def parse_person_name(name: str) -> tuple[int, int, int, np.ndarray]:
     "(seed, person, shot, attrs [4]) of a name made by `person_name`."
     parts = name.split('-')
     if len(parts) != 5 or parts[0] != 'person' or len(parts[4]) != len(ATTRIBUTES) or not set(parts[4]) <= set('01'):
-        raise ValueError(f"not a synthetic person's photo name (person-<seed>-<person>-<shot>-<bits>): {name!r}")
+        raise BadInputError(f"not a synthetic person's photo name (person-<seed>-<person>-<shot>-<bits>): {name!r}")
     return int(parts[1]), int(parts[2]), int(parts[3]), np.array([int(b) for b in parts[4]], np.float32)
 
 def synth_people(n_people: int, per_person: int, size: int = 128, seed: int = 0, start: int = 0, p=0.5) -> FaceTensors:
     "`per_person` photos of each of the synthetic people `start`…`start+n_people-1` (identities = their numbers), with masks."
-    if n_people < 0 or start < 0: raise ValueError(f"need n_people >= 0 and start >= 0, got {n_people}, {start}")
-    if not 1 <= per_person <= MAX_SHOTS: raise ValueError(f"per_person must be in 1..{MAX_SHOTS}, got {per_person}")
+    if n_people < 0 or start < 0: raise BadInputError(f"need n_people >= 0 and start >= 0, got {n_people}, {start}")
+    if not 1 <= per_person <= MAX_SHOTS: raise BadInputError(f"per_person must be in 1..{MAX_SHOTS}, got {per_person}")
     who = [(k, j) for k in range(start, start + n_people) for j in range(per_person)]
     attrs = np.stack([face_attrs(*_shot_draw(seed, k, j), p) for k, j in who]) if who else np.zeros((0, 4), np.float32)
     images, masks = render_faces([person_params(seed, k, j) for k, j in who], attrs, size)
@@ -81,7 +82,7 @@ class FaceNet(nn.Module):
 
 def face_net(n_ids: int, embed_dim: int = 128) -> FaceNet:
     "A randomly initialised ResNet-18 face recognizer for `n_ids` training identities (see `FaceNet`)."
-    if n_ids < 2 or embed_dim < 1: raise ValueError(f"need n_ids >= 2 and embed_dim >= 1, got {n_ids}, {embed_dim}")
+    if n_ids < 2 or embed_dim < 1: raise BadInputError(f"need n_ids >= 2 and embed_dim >= 1, got {n_ids}, {embed_dim}")
     return FaceNet(n_ids, embed_dim)
 
 def steps_per_epoch(n: int, bs: int) -> int:
@@ -94,13 +95,13 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
                    embed_dim: int = 128, weight_decay: float = 5e-4, precision: str = 'auto') -> FaceNet:
     """Train `face_net` by softmax identity classification for `epochs` passes (or exactly `steps` optimizer steps), on
     `device` at `precision` ('fp32', 'bf16', 'auto': see above); returns it in eval mode."""
-    if faces.identities is None: raise ValueError("train_face_net needs faces with identities (FaceTensors.identities)")
+    if faces.identities is None: raise BadInputError("train_face_net needs faces with identities (FaceTensors.identities)")
     ids, y = torch.unique(faces.identities, return_inverse=True)
-    if len(ids) < 2: raise ValueError(f"train_face_net needs at least 2 people, got {len(ids)}")
-    if bs < 2: raise ValueError(f"bs must be at least 2 (BatchNorm), got {bs}")
+    if len(ids) < 2: raise BadInputError(f"train_face_net needs at least 2 people, got {len(ids)}")
+    if bs < 2: raise BadInputError(f"bs must be at least 2 (BatchNorm), got {bs}")
     per = steps_per_epoch(len(faces), bs)
     total = per * epochs if steps is None else int(steps)
-    if total < 1: raise ValueError(f"nothing to train: {epochs} epochs / {steps} steps of {len(faces)} faces at bs={bs}")
+    if total < 1: raise BadInputError(f"nothing to train: {epochs} epochs / {steps} steps of {len(faces)} faces at bs={bs}")
     device = resolve_device(device)
     bf16 = resolve_precision(precision, device, training=True) == 'bf16'
     with torch.random.fork_rng(devices=[]):
@@ -127,7 +128,7 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): logits = model(x)
             loss = F.cross_entropy(logits.float(), y[j].to(device))
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"face net loss is {loss.item()} at epoch {epoch}, step {step} "
+                raise NonFiniteLossError(f"face net loss is {loss.item()} at epoch {epoch}, step {step} "
                                          f"(step {i} of the epoch); lower lr (now {lr:g})")
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             step += 1
@@ -141,12 +142,12 @@ def train_face_net(faces: FaceTensors, epochs: int = 10, bs: int = 64, lr: float
 @torch.no_grad()
 def embed_faces(model: nn.Module, images: torch.Tensor, bs: int = 256) -> torch.Tensor:
     "L2-normalised embeddings [N, D] on the CPU of faces (uint8 [N,3,S,S], or float in [-1, 1]), in batches, without gradients."
-    if not hasattr(model, 'embed'): raise TypeError(f"{type(model).__name__} has no `embed` method (see FaceNet)")
+    if not hasattr(model, 'embed'): raise BadTypeError(f"{type(model).__name__} has no `embed` method (see FaceNet)")
     if isinstance(images, FaceTensors): images = images.images
-    if images.ndim != 4 or images.shape[1] != 3: raise ValueError(f"images must be [N,3,S,S], got {tuple(images.shape)}")
+    if images.ndim != 4 or images.shape[1] != 3: raise BadInputError(f"images must be [N,3,S,S], got {tuple(images.shape)}")
     size = getattr(model, 'image_size', None)
     if size is not None and images.shape[-1] != size:
-        raise ValueError(f"the model was trained on {size}×{size} faces, got {images.shape[-2]}×{images.shape[-1]}: "
+        raise BadInputError(f"the model was trained on {size}×{size} faces, got {images.shape[-2]}×{images.shape[-1]}: "
                          f"load them at size={size}")
     was = model.training; model.eval()
     dev = next(model.parameters()).device
@@ -161,7 +162,7 @@ EditFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def _run_editor(fn: EditFn, attribute: str, x: torch.Tensor, value: float) -> torch.Tensor:
     with torch.no_grad(): out = fn(x, torch.full((len(x),), float(value)))
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        raise ValueError(f"the {attribute} editor must return float faces {tuple(x.shape)}, got "
+        raise BadInputError(f"the {attribute} editor must return float faces {tuple(x.shape)}, got "
                          f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
     return to_uint8(out.float().cpu().clamp(-1, 1))
 
@@ -204,7 +205,7 @@ def oracle_editors(faces: FaceTensors, attributes: Sequence[str] | None = None) 
     "Ground-truth editors for synthetic faces (`synth_people` or `synth_tensors`): each edit is the photo drawn again with the attribute set."
     attributes = faces.attr_names if attributes is None else tuple(attributes)
     for a in attributes: faces.attr_index(a)
-    if len(faces.names) != len(faces): raise ValueError("oracle_editors needs named synthetic faces (from synth_people or synth_tensors)")
+    if len(faces.names) != len(faces): raise BadInputError("oracle_editors needs named synthetic faces (from synth_people or synth_tensors)")
     params = [_face_params_of(n) for n in faces.names]
     full = np.stack([b for _, b in params]) if params else np.zeros((0, len(ATTRIBUTES)), np.float32)
     for j, a in enumerate(faces.attr_names): full[:, ATTRIBUTES.index(a)] = faces.attrs[:, j].numpy()
@@ -212,7 +213,7 @@ def oracle_editors(faces: FaceTensors, attributes: Sequence[str] | None = None) 
     def make(a: str) -> EditFn:
         def fn(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
             idx = [where.get(u.numpy().tobytes()) for u in to_uint8(x.cpu())]
-            if None in idx: raise KeyError(f"the {a} oracle knows only the {len(faces)} faces it was made from")
+            if None in idx: raise UnknownNameError(f"the {a} oracle knows only the {len(faces)} faces it was made from")
             at = full[idx].copy(); at[:, ATTRIBUTES.index(a)] = c.cpu().numpy()
             return to_float(render_faces([params[i][0] for i in idx], at, faces.size)[0]).to(x.device)
         return fn
@@ -238,15 +239,15 @@ def plot_augmentation(faces: FaceTensors, editors: Mapping[str, EditFn], n: int 
 def _arrays(scores, same) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, np.float64).ravel()
     y = np.asarray(same.detach().cpu() if isinstance(same, torch.Tensor) else same).ravel()
-    if len(s) != len(y): raise ValueError(f"{len(s)} scores for {len(y)} labels")
-    if not np.isin(y, (0, 1)).all(): raise ValueError("`same` must be boolean (or 0/1)")
-    if np.isnan(s).any(): raise ValueError(f"{int(np.isnan(s).sum())} scores are NaN")
+    if len(s) != len(y): raise BadInputError(f"{len(s)} scores for {len(y)} labels")
+    if not np.isin(y, (0, 1)).all(): raise BadInputError("`same` must be boolean (or 0/1)")
+    if np.isnan(s).any(): raise BadInputError(f"{int(np.isnan(s).sum())} scores are NaN")
     return s, y.astype(bool)
 
 def celeba_protocol(emb: torch.Tensor, identities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Cosine scores of every query against every target (each person's first image is the target, the rest are queries): (scores, same) flat."
     emb, ids = F.normalize(emb.float(), dim=1), torch.as_tensor(identities).reshape(-1)
-    if len(emb) != len(ids): raise ValueError(f"{len(emb)} embeddings for {len(ids)} identities")
+    if len(emb) != len(ids): raise BadInputError(f"{len(emb)} embeddings for {len(ids)} identities")
     first = {}
     for i, v in enumerate(ids.tolist()): first.setdefault(v, i)
     is_target = torch.zeros(len(ids), dtype=torch.bool); is_target[list(first.values())] = True
@@ -260,19 +261,19 @@ def lfw_scores(model: nn.Module, lfw: LFWPairFaces, bs: int = 256) -> tuple[torc
 
 def make_pairs(faces: FaceTensors, n_folds: int = 10, per_fold: int = 300, seed: int = 0) -> LFWPairFaces:
     "LFW-style View-2 pairs of `faces`: people split into `n_folds` disjoint groups, each fold `per_fold` matched then `per_fold` mismatched distinct pairs."
-    if faces.identities is None: raise ValueError("make_pairs needs faces with identities")
-    if n_folds < 1 or per_fold < 1: raise ValueError(f"need n_folds >= 1 and per_fold >= 1, got {n_folds}, {per_fold}")
+    if faces.identities is None: raise BadInputError("make_pairs needs faces with identities")
+    if n_folds < 1 or per_fold < 1: raise BadInputError(f"need n_folds >= 1 and per_fold >= 1, got {n_folds}, {per_fold}")
     rng = np.random.default_rng(seed)
     ids = faces.identities.numpy()
     people = rng.permutation(np.unique(ids))
-    if len(people) < 2 * n_folds: raise ValueError(f"{len(people)} people cannot fill {n_folds} folds (2 people per fold at least)")
+    if len(people) < 2 * n_folds: raise BadInputError(f"{len(people)} people cannot fill {n_folds} folds (2 people per fold at least)")
     left, right, same, fold = [], [], [], []
     for k, group in enumerate(np.array_split(people, n_folds)):
         photos = [np.flatnonzero(ids == q) for q in group]
         n_match = sum(len(p) * (len(p) - 1) // 2 for p in photos)
         n_all = sum(len(p) for p in photos); n_mis = (n_all * (n_all - 1) // 2) - n_match
         if n_match < per_fold or n_mis < per_fold:
-            raise ValueError(f"fold {k} ({len(group)} people, {n_all} photos) has only {n_match} matched and {n_mis} "
+            raise BadInputError(f"fold {k} ({len(group)} people, {n_all} photos) has only {n_match} matched and {n_mis} "
                              f"mismatched pairs for per_fold={per_fold}: use fewer folds or pairs, or more photos")
         multi = [p for p in photos if len(p) > 1]
         for matched in (True, False):
@@ -293,7 +294,7 @@ def roc(scores, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Exact ROC: (fpr, tpr, thresholds), one point per distinct score (accept when score >= threshold), from (0, 0) at +inf."
     s, y = _arrays(scores, same)
     npos, nneg = int(y.sum()), int((~y).sum())
-    if not npos or not nneg: raise ValueError(f"an ROC needs genuine and impostor pairs, got {npos} and {nneg}")
+    if not npos or not nneg: raise BadInputError(f"an ROC needs genuine and impostor pairs, got {npos} and {nneg}")
     order = np.argsort(-s, kind='stable'); s, y = s[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]          # the last of each run of tied scores
     tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
@@ -302,7 +303,7 @@ def roc(scores, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
     "Trapezoidal area under the ROC curve (fpr non-decreasing)."
     fpr, tpr = np.asarray(fpr, np.float64), np.asarray(tpr, np.float64)
-    if (np.diff(fpr) < 0).any(): raise ValueError("fpr must be non-decreasing (as `roc` returns it)")
+    if (np.diff(fpr) < 0).any(): raise BadInputError("fpr must be non-decreasing (as `roc` returns it)")
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 def tar_at_far(fpr: np.ndarray, tpr: np.ndarray, far: float) -> float:
@@ -326,9 +327,9 @@ def kfold_accuracy(scores, same, fold) -> tuple[float, float]:
     "(mean, std) over folds of the accuracy on each fold at the threshold chosen on the other folds (LFW's protocol)."
     s, y = _arrays(scores, same)
     f = np.asarray(fold.cpu() if isinstance(fold, torch.Tensor) else fold).ravel()
-    if len(f) != len(s): raise ValueError(f"{len(f)} fold numbers for {len(s)} scores")
+    if len(f) != len(s): raise BadInputError(f"{len(f)} fold numbers for {len(s)} scores")
     ks = np.unique(f)
-    if len(ks) < 2: raise ValueError(f"k-fold accuracy needs at least 2 folds, got {len(ks)}")
+    if len(ks) < 2: raise BadInputError(f"k-fold accuracy needs at least 2 folds, got {len(ks)}")
     accs = []
     for k in ks:
         _, t = best_threshold_accuracy(s[f != k], y[f != k])
@@ -342,7 +343,7 @@ def verification_report(results: Mapping[str, tuple]) -> list[dict]:
     "One row per `name: (scores, same[, fold])`: pair counts, auc, acc (k-fold with folds, else at the best threshold), chance, TAR at FARS."
     rows = []
     for name, r in results.items():
-        if len(r) not in (2, 3): raise ValueError(f"{name}: expected (scores, same) or (scores, same, fold), got {len(r)} items")
+        if len(r) not in (2, 3): raise BadInputError(f"{name}: expected (scores, same) or (scores, same, fold), got {len(r)} items")
         s, y = _arrays(r[0], r[1])
         fpr, tpr, _ = roc(s, y)
         if len(r) == 3: acc, std, how = *kfold_accuracy(s, y, r[2]), f"{len(np.unique(np.asarray(r[2])))}-fold"
@@ -386,8 +387,8 @@ def verification_experiment(train_faces: FaceTensors, test_faces: FaceTensors, e
                             match: str = 'steps', bs: int = 64, lr: float = 3e-3, device='cpu', precision: str = 'auto') -> dict:
     """Train a recognizer on `train_faces` and (with `editors`) one on their augmentation, on `device` at `precision`
     (`train_face_net`'s); score both on the test people (and LFW)."""
-    if match not in ('steps', 'epochs'): raise ValueError(f"match must be 'steps' or 'epochs', got {match!r}")
-    if test_faces.identities is None: raise ValueError("test_faces need identities for the CelebA protocol")
+    if match not in ('steps', 'epochs'): raise BadInputError(f"match must be 'steps' or 'epochs', got {match!r}")
+    if test_faces.identities is None: raise BadInputError("test_faces need identities for the CelebA protocol")
     data = {'baseline': train_faces}
     if editors: data['SaGAN-augmented'] = augment(train_faces, editors, bs, progress)
     steps = steps_per_epoch(len(train_faces), bs) * epochs

@@ -43,6 +43,49 @@ def test_train_then_resume(run_dir, tmp_path):
     code, out, err = run('train', '--resume', '--out', d, '--quiet')
     assert code == 0 and 'nothing to do' in out
 
+def test_train_touches_no_run_it_was_not_asked_to_continue_or_replace(run_dir, tmp_path):
+    """A folder holding a run: a new run is refused (`RunExistsError`), and so are `--resume --force` together (before:
+    the run was deleted, then resuming it failed) and resuming on other faces (before: `--data-seed 3` trained on
+    them); every file of the run stays as it was."""
+    d = tmp_path / 'run'; shutil.copytree(run_dir, d)
+    files = lambda: {p.relative_to(d): p.read_bytes() for p in d.rglob('*') if p.is_file()}
+    before = files()
+    fails('train', *TINY, '--steps', 3, '--out', d, says='exists: resume to continue that run (--resume)')
+    fails('train', '--resume', '--force', '--steps', 3, '--out', d, says='resume and force exclude each other')
+    fails('train', '--resume', '--data-seed', 3, '--steps', 3, '--out', d, '--quiet',
+          says='was trained on other data (data_seed 0, not 3)')
+    assert files() == before
+
+def test_train_force_starts_afresh(run_dir, tmp_path):
+    "--force over a run: a new run from iteration 0 on the data now given (log and data record new too)."
+    d = tmp_path / 'run'; shutil.copytree(run_dir, d)
+    code, out, err = run('train', *TINY, '--n-synth', 24, '--steps', 1, '--force', '--out', d)
+    assert code == 0 and 'iterations 0 -> 1' in out, (out, err)
+    ck = torch.load(d / 'checkpoint.pt', weights_only=True)
+    assert ck['step'] == 1 and ck['history']['step'] == [1] and len(ck['perm']) == 24
+    assert json.loads((d / 'log.json').read_text())['history']['step'] == [1]
+    assert json.loads((d / 'data.json').read_text())['n_synth'] == 24
+
+def test_resume_reads_the_checkpoint_once_and_the_trainer_leaves_its_process_group(run_dir, tmp_path, monkeypatch):
+    """Under torchrun (one process, gloo, in-process here): `--resume` reads the checkpoint once (before: twice, for
+    its configuration and again in the trainer), and the group is left by the trainer that joined it, not by the CLI."""
+    import socket, torch.distributed as dist
+    d = tmp_path / 'run'; shutil.copytree(run_dir, d)
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    for k, v in dict(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0', LOCAL_WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                     MASTER_PORT=str(port)).items(): monkeypatch.setenv(k, v)
+    loads, load = [], torch.load
+    monkeypatch.setattr(torch, 'load', lambda f, *a, **k: loads.append(Path(f)) or load(f, *a, **k))
+    left, destroy = [], dist.destroy_process_group
+    monkeypatch.setattr(dist, 'destroy_process_group',
+                        lambda *a, **k: left.append(sys._getframe(1).f_globals['__name__']) or destroy(*a, **k))
+    try: code, out, err = run('train', '--resume', '--steps', 3, '--out', d, '--quiet')
+    finally:
+        if dist.is_initialized(): destroy()
+    assert code == 0 and 'iterations 2 -> 3' in out, (out, err)
+    assert loads.count(d / 'checkpoint.pt') == 1, loads
+    assert left == ['sagan_nb.train'], left
+
 def test_edit(run_dir, face_png, tmp_path):
     out_png, mask_png, res_png = tmp_path / 'o' / 'out.png', tmp_path / 'mask.png', tmp_path / 'res.png'
     code, out, err = run('edit', '--checkpoint', run_dir, '--attribute', 'Smiling', face_png, out_png,

@@ -62,6 +62,28 @@ def test_models_are_trained_once_and_resumed_for_more_steps(study):
     h = load_checkpoint(ck)
     assert h['step'] == 4 and h['history']['step'][:2] == [1, 2]                # resumed from step 2, not restarted
 
+def test_a_training_job_resumes_forces_and_refuses_through_its_run_folder(study, tmp_path, monkeypatch):
+    """A study's training job opens its folder with `Run.open`: by default ('auto') it continues a shorter run (its
+    checkpoint read once), `force=True` starts afresh, and a new run over an old one is refused with the old one whole."""
+    from sagan_nb.experiments import _train_job
+    from sagan_nb.errors import RunExistsError
+    cfg, d = study.config('sagan', 'Smiling'), tmp_path / 'run'
+    data = str(study.faces('train').save(tmp_path / 'faces.pt'))
+    _train_job(replace(cfg, steps=1), data, str(d), threads=0)
+    loads, load = [], torch.load
+    monkeypatch.setattr(torch, 'load', lambda f, *a, **k: loads.append(Path(f)) or load(f, *a, **k))
+    _train_job(replace(cfg, steps=2), data, str(d), threads=0)
+    monkeypatch.undo()
+    assert loads.count(d / 'checkpoint.pt') == 1
+    ck = load_checkpoint(d / 'checkpoint.pt')
+    assert ck['step'] == 2 and ck['history']['step'] == [1, 2]                  # resumed
+    before = (d / 'checkpoint.pt').read_bytes()
+    with pytest.raises(RunExistsError): _train_job(replace(cfg, steps=1), data, str(d), threads=0, resume=False)
+    assert (d / 'checkpoint.pt').read_bytes() == before
+    _train_job(replace(cfg, steps=1), data, str(d), threads=0, force=True)
+    ck = load_checkpoint(d / 'checkpoint.pt')
+    assert ck['step'] == 1 and ck['history']['step'] == [1]                     # afresh
+
 def test_a_run_of_another_architecture_is_refused_by_name(study):
     other = {'sagan-Smiling': replace(study.config('sagan', 'Smiling'), conv_dim=4)}
     with pytest.raises(ConfigMismatchError, match='conv_dim'):

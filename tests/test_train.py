@@ -1,7 +1,9 @@
 """Training beyond the notebook's quick checks: DDP on CPU (gloo, 2 processes) for every method, the process group and
-its backend, the batch stream and the waits of an iteration, and a tiny run that really learns."""
+its backend, the run folder's one owner (`Run`, through `tools/real_faces.py` too), the batch stream and the waits of an
+iteration, and a tiny run that really learns."""
 import os, socket, subprocess, sys
 from dataclasses import replace
+from pathlib import Path
 import pytest, torch
 import torch.distributed as dist
 from sagan_nb.synth import synth_tensors
@@ -13,6 +15,7 @@ from sagan_nb.metrics import classifier_accuracy, edit_metrics, train_attribute_
 TINY = TrainConfig(attribute='Smiling', image_size=32, conv_dim=8, n_res=1, d_conv_dim=8, batch_size=8,
                    steps=3, device='cpu', log_every=1, ckpt_every=3, sample_every=1000, seed=3)
 METHODS = ('sagan', 'stargan', 'cyclegan', 'resgan')
+ROOT = Path(__file__).resolve().parents[1]
 
 DDP_SCRIPT = """
 import sys, torch
@@ -143,6 +146,22 @@ def test_torchrun_with_one_process_trains_through_ddp(monkeypatch, tmp_path):
     assert not isinstance(plain.G_run, DDP)
     torch.testing.assert_close(torch.tensor(t.history['g_loss']), torch.tensor(plain.history['g_loss']), rtol=1e-5, atol=1e-7)
 
+def test_the_trainer_leaves_the_process_group_it_made_and_no_other(monkeypatch):
+    """The trainer joins the torchrun group when it is made, so it leaves it: `close()` / the end of `with` (before, the
+    command line destroyed the trainer's group itself, and no other caller did); a group its caller made stays."""
+    env = dict(WORLD_SIZE='1', RANK='0', LOCAL_RANK='0', LOCAL_WORLD_SIZE='1', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
+    for k, v in env.items(): monkeypatch.setenv(k, v)
+    data = synth_tensors(16, size=32, seed=0)
+    try:
+        with Trainer(TINY, data, progress=False) as t: assert dist.is_initialized() and t.world == 1
+        assert not dist.is_initialized()
+        monkeypatch.setenv('MASTER_PORT', str(_free_port()))
+        dist.init_process_group('gloo')                                     # the caller's own group
+        with Trainer(TINY, data, progress=False) as t: assert t.world == 1
+        assert dist.is_initialized()
+    finally:
+        if dist.is_initialized(): dist.destroy_process_group()
+
 RANK0_SAVE_SCRIPT = """
 import os, sys, time, torch
 from pathlib import Path
@@ -183,6 +202,49 @@ def test_cpu_ddp_on_a_gpu_machine_and_a_save_by_process_0_alone(tmp_path):
     ck = torch.load(tmp_path / 'run' / 'rank0.pt', weights_only=True)
     assert ck['step'] == 4 and ck['history']['step'] == [1, 2, 3, 4]
 
+
+# ---- the run folder: one owner (`Run`) -----------------------------------------------------------------------------
+def test_a_run_folders_file_names_are_typed_in_run_only():
+    "checkpoint.pt, log.json, data.json and samples/step_N.png are named by `Run` alone, in the package and in real_faces' train."
+    from sagan_nb.train import Run
+    src = {f.name: f.read_text() for f in (ROOT / 'sagan_nb').glob('*.py') if not f.name.startswith('_')}
+    rf = (ROOT / 'tools' / 'real_faces.py').read_text(); i = rf.index('\ndef train(')
+    src['real_faces.train'] = rf[i:rf.index('\ndef ', i + 1)]
+    typed = {n: {f: s.count(n) for f, s in src.items() if n in s}
+             for n in (f"'{Run.CHECKPOINT}'", f"'{Run.LOG}'", f"'{Run.DATA}'", f"'{Run.SAMPLES}'", "step_{")}
+    assert typed == {n: {'train.py': 1} for n in typed}, typed
+
+def _real_faces(monkeypatch, tmp_path):
+    "tools/real_faces.py with synthetic faces for CelebA's, and its runs under `tmp_path`."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('real_faces', ROOT / 'tools' / 'real_faces.py')
+    rf = importlib.util.module_from_spec(spec); spec.loader.exec_module(rf)
+    faces = {'train': synth_tensors(24, size=rf.SIZE, seed=1), 'test': synth_tensors(8, size=rf.SIZE, seed=2)}
+    monkeypatch.setattr(rf, 'faces', faces.__getitem__); monkeypatch.setattr(rf, 'RUNS', tmp_path)
+    return rf
+
+def test_real_faces_train_continues_its_run_through_the_run_folder(monkeypatch, tmp_path):
+    """`tools/real_faces.py train` opens its folder with `Run.open(resume='auto')`: run again, it continues (the
+    checkpoint read once), records its data, and a run of another architecture is refused with the old one whole."""
+    import json
+    from sagan_nb.train import Run
+    from sagan_nb.errors import ConfigMismatchError
+    rf = _real_faces(monkeypatch, tmp_path)
+    over = dict(conv_dim=8, d_conv_dim=8, n_res=1, batch_size=8)
+    opened, real_open = [], Run.open
+    monkeypatch.setattr(Run, 'open', lambda self, *a, **k: opened.append(k.get('resume')) or real_open(self, *a, **k))
+    rf.train('r', 'Smiling', 2, json.dumps(over))
+    loads, load = [], torch.load
+    monkeypatch.setattr(torch, 'load', lambda f, *a, **k: loads.append(f) or load(f, *a, **k))
+    rf.train('r', 'Smiling', 3, json.dumps(over))
+    run = Run(tmp_path / 'r')
+    assert opened == ['auto', 'auto'] and loads == [run.checkpoint]
+    ck = load(run.checkpoint, weights_only=True)
+    assert ck['step'] == 3 and ck['history']['step'] == [1, 2, 3]
+    assert run.recorded() == {'data_root': str(rf.ROOT), 'split': 'train', 'size': rf.SIZE}
+    before = run.checkpoint.read_bytes()
+    with pytest.raises(ConfigMismatchError, match='conv_dim'): rf.train('r', 'Smiling', 4, json.dumps({**over, 'conv_dim': 16}))
+    assert run.checkpoint.read_bytes() == before
 
 # ---- the batches and the waits of an iteration ---------------------------------------------------------------------
 # The first four batches of `next_batch` for TINY (seed 3) on 20 synthetic faces (seed 0), as the trainer drew them

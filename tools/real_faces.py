@@ -9,6 +9,7 @@ the paper's training people under DATA_ROOT (../shared/data here), 64 px, one th
     python tools/real_faces.py measure OUT.json CHECKPOINT ...    # its measures against dots only (no identity, realism)
     python tools/real_faces.py ship NAME[@STEP] ...        # RUNS/NAME's last checkpoint (or snapshot) -> sagan_nb/weights/
     python tools/real_faces.py colour NAME [NAME ...]      # add the colour share to snapshots judged before it existed
+    python tools/real_faces.py colour_eval EVAL.json ...   # the same for evaluate/measure files made before it
     python tools/real_faces.py best NAME [MINUTES]         # the best judged snapshot (within MINUTES of training)
     python tools/real_faces.py record EVAL.json ...        # evaluate's rows -> nbs/measured table + the models' records
     python tools/real_faces.py zoom OUT_DIR CHECKPOINT ... # 4x zoomed edits of paper-test faces (and mask+residual only)
@@ -38,18 +39,19 @@ def faces(split):
 
 def train(name, attr, total, over='{}'):
     from sagan_nb.config import TrainConfig, CKPT_FORMAT
-    from sagan_nb.train import Trainer
+    from sagan_nb.train import Run, Trainer
     from sagan_nb.faces import to_float, save_atomic
     from sagan_nb.celeba import attribute_region
     over = json.loads(over)
-    out = RUNS / name; out.mkdir(parents=True, exist_ok=True)
+    run = Run(RUNS / name); out = run.path; out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(**{**dict(attribute=attr, image_size=SIZE, conv_dim=16, d_conv_dim=16, amp='off', device='cpu',
                                 log_every=5, sample_every=KEEP, ckpt_every=CHUNK, steps=int(total)), **over})
     tr, te = faces('train'), faces('test')
     xt, ct = to_float(te.images[:256]), te.attrs[:256, te.attr_index(attr)].float()
     region = attribute_region(attr, SIZE)
-    ck, curve = out / 'checkpoint.pt', out / 'curve.jsonl'
-    t = Trainer(cfg, tr, out_dir=out, resume=ck if ck.exists() else None, progress=False)
+    curve = out / 'curve.jsonl'
+    ck = run.open(resume='auto', data=dict(data_root=str(ROOT), split='train', size=SIZE))   # a run that is there continues
+    t = Trainer(cfg, tr, out_dir=run, resume=ck, progress=False); del ck
     rows = [json.loads(l) for l in curve.read_text().splitlines() if l.strip()] if curve.exists() else []
     rows = [r for r in rows if r['step'] <= t.step]                   # a resumed run drops rows past its checkpoint
     curve.write_text(''.join(json.dumps(r) + '\n' for r in rows))
@@ -123,6 +125,25 @@ def speckle_reference():
                           colour_win=colour_share(d, window=w), pairs=len(on))
         p.write_text(json.dumps(out))
     return out
+
+def colour_eval(*paths):
+    """Add `colour_win` (and `colour_win_real`) to the rows of `evaluate`/`measure` files made before the measure
+    existed: the same model's edits of all paper-test faces, in the attribute's window."""
+    from sagan_nb.metrics import colour_share, soft_window
+    from sagan_nb.celeba import attribute_region
+    from sagan_nb.config import load_generator
+    te, ref = faces('test'), speckle_reference(); x = to_float_all(te.images)
+    for path in paths:
+        rows = json.loads(Path(path).read_text())
+        for r in rows:
+            if 'colour_win' in r: continue
+            G, cfg = load_generator(r['checkpoint'])
+            t = 1 - te.attrs[:, te.attr_index(cfg.attribute)].float()
+            with torch.no_grad(): y = torch.cat([G(x[i:i + 250], t[i:i + 250]).edited for i in range(0, len(x), 250)])
+            r['colour_win'] = colour_share(y - x, window=soft_window(attribute_region(cfg.attribute, SIZE)))
+            r['colour_win_real'] = ref[cfg.attribute]['colour_win']
+            print(path, cfg.attribute, round(r['colour_win'], 3), flush=True)
+        Path(path).write_text(json.dumps(rows, indent=1))
 
 def colour(*names):
     """Add `colour_win` (the residual's share off the grey axis in the attribute's window) to each judged snapshot row
@@ -383,4 +404,4 @@ def zoom(out_dir, *checkpoints, n=6, first=0):
 if __name__ == '__main__':
     cmd, *args = sys.argv[1:]
     dict(train=train, judge=judge, rough=rough, collect=collect, evaluate=evaluate, ship=ship, best=best, record=record,
-         zoom=zoom, measure=measure, colour=colour)[cmd](*args)
+         zoom=zoom, measure=measure, colour=colour, colour_eval=colour_eval)[cmd](*args)
