@@ -349,7 +349,7 @@ def _figures_parser(sub) -> None:
     f.add_argument('--budget', choices=tuple(BUDGETS), default='cpu',
                    help="'smoke' (seconds), 'cpu' (the demo's; how long it takes: README), 'celeba-cpu' (real faces, with --data-root: the shipped "
                    "SaGAN models beside StarGAN, trained unless given by --checkpoint stargan:ATTRIBUTE=PATH), 'full' "
-                   "(the paper's 128 px, 200k updates) [default: %(default)s]")
+                   "(the papers' 128 px, each method's own length: SaGAN 200k updates, StarGAN 40k) [default: %(default)s]")
     f.add_argument('--out', type=Path, default=Path('paper_figures/out'), help="output folder [default: %(default)s]")
     f.add_argument('--only', nargs='+', metavar='FIG', help="only these figures (prefixes: fig03, fig10, ...)")
     f.add_argument('--checkpoint', action='append', default=[], metavar='METHOD:ATTRIBUTE=PATH',

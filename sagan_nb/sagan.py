@@ -65,6 +65,8 @@ def sagan_d_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, a
     else: out = d_loss(D, x, fake, c, alpha, cfg.lambda_gp)
     w = hp['d_cls_weight']
     if w != 1.0: out['loss'] = out['loss'] + (w - 1.0) * out['d_cls']    # hparam d_cls_weight (1 in the paper)
+    if hp['cls_fake'] > 0:                                              # hparam cls_fake (0 in the paper): an edit
+        out['loss'] = out['loss'] + hp['cls_fake'] * attribute_bce(D(fake)[1], c)   # keeps its face's own label
     return out
 
 def sagan_g_step(G: nn.Module, D: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
@@ -145,10 +147,10 @@ SAGAN = register_method(Method(
     d_step=sagan_d_step, g_step=sagan_g_step, log_keys=LOG_KEYS,
     show=('d_adv', 'd_gp', 'g_cls', 'g_id', 'mask_mean'),
     hparams=dict(amn_warmup=0, d_cls_warmup=0, d_cls_weight=1.0, san_resize=0, amn_resize=0, mask_tv=0.0, mask_l1=0.0,
-                 cls_blur=0.0, cls_grey=0, id_mask_detach=0, r1_gamma=0.0),
+                 cls_blur=0.0, cls_grey=0, cls_fake=0.0, id_mask_detach=0, r1_gamma=0.0),
     hparam_ranges=dict(amn_warmup=(0, None), d_cls_warmup=(0, None), d_cls_weight=(0.0, None), san_resize=(0, 1),
                        amn_resize=(0, 1), mask_tv=(0.0, None), mask_l1=(0.0, None), cls_blur=(0.0, 8.0), cls_grey=(0, 1),
-                       id_mask_detach=(0, 1), r1_gamma=(0.0, None)),
+                       cls_fake=(0.0, None), id_mask_detach=(0, 1), r1_gamma=(0.0, None)),
     arch_hparams=('san_resize', 'amn_resize'),                      # the nets' upsampling (02_models): part of a checkpoint's identity
     warmup=sagan_warmup, mask=True, g_cost=6.0,                      # two networks, each run three times per G step
     toy=dict(n_critic=3),
